@@ -1,0 +1,3 @@
+from source_iterable.source import SourceIterable
+
+__all__ = ["SourceIterable"]
