@@ -3,6 +3,7 @@
 Each class is referenced from `manifest.yaml` by `class_name: source_iterable.components.<Name>`.
 """
 
+import hashlib
 import logging
 import threading
 from collections import Counter
@@ -10,6 +11,7 @@ from dataclasses import InitVar, dataclass, field
 from typing import Any, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
@@ -25,6 +27,9 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
 )
 from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_iterable.export_records import iso_utc
+from source_iterable.export_retriever import AdaptiveExportWindows
 
 logger = logging.getLogger("airbyte")
 
@@ -214,7 +219,32 @@ class RenameStateCursor(StateMigration):
         return migrated
 
 
+@dataclass
+class UserEventRecord(RecordTransformation):
+    """Shapes one `export/userEvents` line: `createdAt` as ISO-8601 UTC and an `eventHash` key.
+
+    Iterable's events carry no id; the key is a hash of the event's content with sorted keys,
+    the same for the same event in every sync.
+    """
+
+    def transform(
+        self,
+        record: MutableMapping[str, Any],
+        config: Optional[Config] = None,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> None:
+        record["eventHash"] = hashlib.blake2b(
+            orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS), digest_size=16
+        ).hexdigest()
+        created_at = iso_utc(record.get("createdAt"))
+        if created_at:
+            record["createdAt"] = created_at
+
+
 __all__: List[str] = [
+    "AdaptiveExportWindows",
+    "UserEventRecord",
     "SafeBaseUrl",
     "CappedExponentialBackoff",
     "IterableErrorHandler",
