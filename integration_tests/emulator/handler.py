@@ -1,0 +1,290 @@
+"""HTTP handling: authentication, injected faults, and Iterable's endpoints under ``/api/``."""
+
+import math
+import time
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import orjson
+
+from .event_types import canonical_type
+from .faults import ERROR_BODIES, RATE_LIMITED_BODY, ExportCut, Failure
+from .requestlog import RequestRecord
+from .timefmt import parse_query_datetime
+
+MAX_URI_LENGTH = 2048
+CHUNK_BYTES = 64 * 1024
+MALFORMED_LINES = ['{"createdAt": "2024-01-01 00:', "<html><body>502 Bad Gateway</body></html>"]
+JSONL = "application/x-json-stream"
+TEXT = "text/plain; charset=utf-8"
+
+
+class BadParams(Exception):
+    """A request parameter Iterable would reject with 400 ``BadParams``."""
+
+
+class ApiHandler(BaseHTTPRequestHandler):
+    """Serves one connection of the emulator; ``self.server.emulator`` holds data, faults and log.
+
+    HTTP/1.1 keeps connections alive; streamed bodies (export, userEvents, getUsers) use chunked
+    transfer encoding so a body can be cut before its terminating chunk, which clients see as
+    ``IncompleteRead``/``ProtocolError`` like a real dropped export.
+    """
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+        """Silence per-request stderr logging; the request log records everything."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        url = urlsplit(self.path)
+        self.entry = RequestRecord("GET", url.path, parse_qs(url.query, keep_blank_values=True), time.monotonic())
+        # Logged on arrival, so the entry is complete (but ``ended``) before the client sees the
+        # body's last byte, and in-flight requests show up too.
+        self.server.emulator.requests.append(self.entry)
+        try:
+            self._dispatch(url.path)
+        except BadParams as error:
+            self._json(400, {"msg": str(error), "code": "BadParams"})
+        except (BrokenPipeError, ConnectionResetError):
+            self.entry.cut, self.close_connection = True, True
+        finally:
+            self.entry.ended = time.monotonic()
+
+    def _dispatch(self, path: str) -> None:
+        emulator, faults = self.server.emulator, self.server.emulator.faults
+        if len(self.path) > MAX_URI_LENGTH:
+            return self._send(414, b"URI length exceeds the configured limit of 2048 characters", TEXT)
+        if faults.delay_before_headers_s:
+            time.sleep(faults.delay_before_headers_s)
+        key = self.headers.get("Api-Key") or self.headers.get("Api_Key")
+        if key != emulator.api_key:
+            return self._json(401, {"msg": "Invalid API key", "code": "BadApiKey", "params": {"endpoint": path}})
+        failure = faults.take_failure(path)
+        if failure:
+            return self._fail(failure)
+        wait_s = faults.retry_after_s(path)
+        if wait_s is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(wait_s)))} if faults.retry_after_header else {}
+            return self._json(429, RATE_LIMITED_BODY, headers)
+        route = self.ROUTES.get(path.removeprefix("/api/")) if path.startswith("/api/") else None
+        if route is None:
+            return self._json(404, {"msg": f"No endpoint {path}", "code": "NotFound"})
+        route(self)
+
+    def _fail(self, failure: Failure) -> None:
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+        body = failure.body
+        if body is None:
+            body = ERROR_BODIES.get(failure.status, {"code": "GenericError", "msg": f"HTTP {failure.status}"})
+        if isinstance(body, str):
+            self._send(failure.status, body.encode(), TEXT, headers)
+        else:
+            self._json(failure.status, body, headers)
+
+    # Parameters.
+
+    def _param(self, name: str, required: bool = False) -> str | None:
+        value = self.entry.param(name)
+        if required and not value:
+            raise BadParams(f"Missing required parameter {name}")
+        return value or None
+
+    def _int_param(self, name: str, default: int | None = None) -> int | None:
+        value = self._param(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise BadParams(f"Invalid {name} {value!r}, expected an integer") from None
+
+    def _date_param(self, name: str, required: bool = False) -> int | None:
+        value = self._param(name, required)
+        try:
+            return None if value is None else parse_query_datetime(value)
+        except ValueError as error:
+            raise BadParams(f"Invalid {name}: {error}") from None
+
+    # Responses.
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.entry.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload, headers: dict | None = None) -> None:
+        self._send(status, orjson.dumps(payload), "application/json", headers)
+
+    def _stream(self, content_type: str, blocks: Iterable[list[str]], cut: ExportCut | None = None,
+                malformed_every: int | None = None) -> None:
+        """Send ``blocks`` of lines as a chunked body, a chunk per block unless line faults apply."""
+        self.entry.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        delay = self.server.emulator.faults.delay_per_line_s
+        if cut is None and not malformed_every and not delay:
+            for block in blocks:
+                self.entry.records += len(block)
+                self._chunk(("\n".join(block) + "\n").encode())
+        elif not self._stream_with_faults(blocks, cut, malformed_every, delay):
+            return
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _stream_with_faults(self, blocks, cut: ExportCut | None, malformed_every: int | None, delay: float) -> bool:
+        """Stream line by line; returns ``False`` if the body was cut (connection to be closed)."""
+        pending: list[str] = []
+        size = 0
+        for line in (line for block in blocks for line in block):
+            if cut is not None and self.entry.records >= cut.after_records:
+                # Declare a chunk holding the whole next line but send only half of it, then hang up.
+                self._flush(pending)
+                data = line.encode()
+                self.wfile.write(b"%x\r\n" % (len(data) + 1) + data[: len(data) // 2])
+                return self._cut()
+            if delay:
+                self._flush(pending)
+                size = 0
+                time.sleep(delay)
+            pending.append(line + "\n")
+            size += len(line) + 1
+            self.entry.records += 1
+            if malformed_every and self.entry.records % malformed_every == 0:
+                pending.append(MALFORMED_LINES[self.entry.malformed % 2] + "\n")
+                self.entry.malformed += 1
+            if delay or size >= CHUNK_BYTES:
+                self._flush(pending)
+                size = 0
+        self._flush(pending)
+        if cut is not None and cut.even_if_shorter:
+            return self._cut()
+        return True
+
+    def _cut(self) -> bool:
+        self.entry.cut, self.close_connection = True, True
+        return False
+
+    def _flush(self, pending: list[str]) -> None:
+        if pending:
+            self._chunk("".join(pending).encode())
+            pending.clear()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def _paged(self, key: str, total_key: str, items: list[dict]) -> None:
+        """Iterable's paging: ``page`` from 1, ``pageSize`` default 20 capped at ``max_page_size``."""
+        page, size = self._int_param("page", 1), self._int_param("pageSize", 20)
+        if page < 1 or size < 1:
+            raise BadParams("page and pageSize must be positive")
+        size = min(size, self.server.emulator.config.max_page_size)
+        sort = self._param("sort")
+        if sort:
+            field, descending = sort.lstrip("+-"), sort.startswith("-")
+            present = sorted((i for i in items if field in i), key=lambda i: i[field], reverse=descending)
+            items = present + [i for i in items if field not in i]
+        payload = {key: items[(page - 1) * size: page * size], total_key: len(items)}
+        if page * size < len(items):
+            payload["nextPageUrl"] = self._page_url(page + 1, size)
+        if page > 1:
+            payload["previousPageUrl"] = self._page_url(page - 1, size)
+        self._json(200, payload)
+
+    def _page_url(self, page: int, size: int) -> str:
+        query = dict(self.entry.query) | {"page": [str(page)], "pageSize": [str(size)]}
+        return f"{self.server.emulator.base_url}{self.entry.path.removeprefix('/api')}?{urlencode(query, doseq=True)}"
+
+    # Endpoints.
+
+    def _lists(self):
+        self._json(200, {"lists": self.server.emulator.data.lists()})
+
+    def _list_users(self):
+        emulator, list_id = self.server.emulator, self._int_param("listId")
+        if list_id is None:
+            raise BadParams("Missing required parameter listId")
+        if list_id in emulator.faults.broken_lists:
+            return self._json(500, ERROR_BODIES[500])
+        members = emulator.data.list_members(list_id)
+        if members is None:
+            return self._json(404, {"code": "NotFound", "msg": "List not found"})
+        # Real bodies end with (and may contain) blank lines; connectors must skip them.
+        self._stream(TEXT, _blocks(members + [""]))
+
+    def _campaigns(self):
+        campaigns = self.server.emulator.data.campaigns()
+        states = self.entry.query.get("campaignState")
+        if states:
+            campaigns = [c for c in campaigns if c["campaignState"] in states]
+        self._paged("campaigns", "totalCampaignsCount", campaigns)
+
+    def _campaign_metrics(self):
+        ids = []
+        for value in self.entry.query.get("campaignId", []):
+            try:
+                ids.append(int(value))
+            except ValueError:
+                raise BadParams(f"Invalid campaignId {value!r}") from None
+        if not ids:
+            raise BadParams("Missing required parameter campaignId")
+        self._send(200, self.server.emulator.data.campaign_metrics_csv(ids).encode(), TEXT)
+
+    def _channels(self):
+        self._json(200, {"channels": self.server.emulator.data.channels()})
+
+    def _message_types(self):
+        self._json(200, {"messageTypes": self.server.emulator.data.message_types()})
+
+    def _metadata(self):
+        self._json(200, {"results": [{"name": name} for name in self.server.emulator.data.metadata_tables()]})
+
+    def _templates(self):
+        start, end = self._date_param("startDateTime"), self._date_param("endDateTime")
+        templates = self.server.emulator.data.templates(
+            self._param("templateType"), self._param("messageMedium"), start, end)
+        self._paged("templates", "totalTemplatesCount", templates)
+
+    def _export(self):
+        emulator = self.server.emulator
+        name = self._param("dataTypeName", required=True)
+        data_type = canonical_type(name)
+        if data_type is None:
+            raise BadParams(f"Invalid dataTypeName {name}")
+        if not (self._param("startDateTime") and self._param("endDateTime")):
+            raise BadParams("startDateTime and endDateTime are required (the emulator does not support range)")
+        start, end = self._date_param("startDateTime"), self._date_param("endDateTime")
+        faults = emulator.faults
+        delay_ms = int(faults.indexing_delay_max_s * 1000)
+        blocks = emulator.data.export_blocks(data_type, start, end, faults.now_ms(), delay_ms)
+        self._stream(JSONL, blocks, faults.take_export_cut(data_type), faults.malformed_line_every)
+
+    def _user_events(self):
+        emulator = self.server.emulator
+        identifier = self._param("email") or self._param("userId")
+        if identifier is None:
+            raise BadParams("Either email or userId is required")
+        if identifier in emulator.faults.broken_users:
+            return self._json(500, ERROR_BODIES[500])
+        include_custom = (self._param("includeCustomEvents") or "").lower() == "true"
+        events = emulator.data.user_events(identifier, include_custom)
+        self._stream(JSONL, _blocks([orjson.dumps(event).decode() for event in events]))
+
+    ROUTES = {
+        "lists": _lists, "lists/getUsers": _list_users, "campaigns": _campaigns,
+        "campaigns/metrics": _campaign_metrics, "channels": _channels, "messageTypes": _message_types,
+        "metadata": _metadata, "templates": _templates, "export/data.json": _export,
+        "export/userEvents": _user_events,
+    }
+
+
+def _blocks(lines: list[str], size: int = 256) -> Iterator[list[str]]:
+    for start in range(0, len(lines), size):
+        yield lines[start: start + size]

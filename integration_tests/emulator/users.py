@@ -1,0 +1,103 @@
+"""User profiles: identities, list memberships and the records of the ``user`` export."""
+
+from .randomness import mix64, pick, salt
+from .timefmt import TimestampFormatter
+
+FIRST_NAMES = ["Alice", "Bob", "Carol", "Dmytro", "Eve", "Fatima", "Grace", "Hiro", "Ines", "José", "Kai", "Lena"]
+LAST_NAMES = ["Smith", "Kovalenko", "Garcia", "Nakamura", "Okafor", "Müller", "Rossi", "Singh", "Dubois", "Lee"]
+DOMAINS = ["example.com", "example.org", "mail.example.net", "example.co.uk"]
+CITIES = [("Kyiv", "Ukraine"), ("Berlin", "Germany"), ("Austin", "United States"), ("São Paulo", "Brazil")]
+SIGNUP_SOURCES = ["Import", "API", "ListAPI", "WebForm"]
+INTERESTS = ["running", "cooking", "travel", "jazz", "gardening", "chess"]
+_DAY_MS = 86_400_000
+
+
+class Users:
+    """The project's users, each a pure function of (seed, index).
+
+    Emails and userIds are precomputed because export generation looks one up per record. Every
+    user is in list ``index % lists`` and, by hash, in up to two more, so every list is non-empty
+    and some users share several lists. About one user in five has no userId (email-only users of
+    a hybrid project).
+    """
+
+    def __init__(self, seed: int, count: int, list_ids: list[int], channel_ids: list[int], message_type_ids: list[int]):
+        self._salt = salt(seed, "users")
+        self._list_ids = list_ids
+        self._channel_ids = channel_ids
+        self._message_type_ids = message_type_ids
+        self.emails: list[str] = []
+        self.user_ids: list[str | None] = []
+        for i in range(count):
+            first, last = self.names(i)
+            local = f"{first}.{last}{i}".lower().replace("ü", "ue").replace("é", "e")
+            self.emails.append(f"{local}@{pick(DOMAINS, self._hash(i) >> 16)}")
+            self.user_ids.append(None if i % 5 == 4 else f"usr_{i:07d}")
+        self._by_identifier: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    def _hash(self, i: int) -> int:
+        return mix64(self._salt ^ i)
+
+    def names(self, i: int) -> tuple[str, str]:
+        """First and last name of user ``i``."""
+        h = self._hash(i)
+        return pick(FIRST_NAMES, h), pick(LAST_NAMES, h >> 8)
+
+    def phone(self, i: int) -> str:
+        return f"+1555{(self._hash(i) >> 27) % 10_000_000:07d}"
+
+    def list_ids_of(self, i: int) -> list[int]:
+        """The ids of the lists user ``i`` belongs to, ascending."""
+        n, h = len(self._list_ids), self._hash(i) >> 24
+        chosen = {i % n}
+        if h & 1:
+            chosen.add((i + 1 + (h >> 1)) % n)
+        if h & 6 == 6:
+            chosen.add((i + 2 + (h >> 3)) % n)
+        return sorted(self._list_ids[k] for k in chosen)
+
+    def members(self, list_id: int) -> list[str]:
+        """Emails of the users in ``list_id`` in user order, what ``lists/getUsers`` returns."""
+        return [email for i, email in enumerate(self.emails) if list_id in self.list_ids_of(i)]
+
+    def index_of(self, identifier: str) -> int | None:
+        """The index of the user with this email or userId."""
+        if self._by_identifier is None:
+            table = {email: i for i, email in enumerate(self.emails)}
+            table.update((uid, i) for i, uid in enumerate(self.user_ids) if uid)
+            self._by_identifier = table
+        return self._by_identifier.get(identifier)
+
+    def profile(self, i: int, updated_ms: int, fmt: TimestampFormatter) -> dict:
+        """The ``user`` export record of user ``i`` last updated at ``updated_ms``.
+
+        Custom fields sit at the top level and internal ones as dotted keys, as in real exports;
+        a quarter of the ``profileUpdatedAt`` values use the ISO form Iterable also emits.
+        """
+        h = self._hash(i)
+        record = {"email": self.emails[i]}
+        if self.user_ids[i]:
+            record["userId"] = self.user_ids[i]
+        record["signupDate"] = fmt.event(updated_ms - (h >> 20) % (400 * _DAY_MS) // 1000 * 1000)
+        record["signupSource"] = pick(SIGNUP_SOURCES, h >> 30)
+        record["profileUpdatedAt"] = fmt.iso(updated_ms) if i % 4 == 1 else fmt.event(updated_ms)
+        record["emailListIds"] = self.list_ids_of(i)
+        record["unsubscribedChannelIds"] = [pick(self._channel_ids, h >> 33)] if h & 8 else []
+        record["unsubscribedMessageTypeIds"] = [pick(self._message_type_ids, h >> 37)] if h & 16 else []
+        record["itblInternal.emailDomain"] = self.emails[i].split("@")[1]
+        record["firstName"], record["lastName"] = self.names(i)
+        record["loyaltyPoints"] = (h >> 41) % 5000
+        record["lifetimeValue"] = round((h >> 13) % 100_000 / 100, 2)
+        record["isVip"] = bool(h & 32)
+        record["birthday"] = f"{1950 + (h >> 45) % 55}-{1 + (h >> 50) % 12:02d}-{1 + (h >> 54) % 28:02d}"
+        city, country = pick(CITIES, h >> 58)
+        record["address"] = {"city": city, "country": country, "zip": f"{(h >> 22) % 100_000:05d}"}
+        if h & 64:
+            first = (h >> 3) % len(INTERESTS)
+            record["interests"] = [INTERESTS[first], INTERESTS[(first + 1 + (h >> 6) % 3) % len(INTERESTS)]]
+        if h & 128:
+            record["phoneNumber"] = self.phone(i)
+        return record

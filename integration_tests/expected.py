@@ -1,0 +1,101 @@
+"""What each stream must deliver for an emulated project, and how to compare it with what came out.
+
+The connector reshapes records (ISO-8601 timestamps, a primary key field, undeclared fields moved
+into an object column). `canonical` undoes that with code independent of the connector's, so
+emitted and served records are compared field by field.
+"""
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional
+
+from integration_tests.emulator import IterableEmulator
+
+TEMPLATE_TYPES = ["Base", "Blast", "Triggered", "Workflow"]
+MEDIA = ["Email", "Push", "InApp", "SMS"]
+ADDED_KEYS = {"eventHash", "userKey"}
+
+EXPORT_STREAMS = {
+    "email_bounce": "emailBounce", "email_click": "emailClick", "email_complaint": "emailComplaint",
+    "email_open": "emailOpen", "email_send": "emailSend", "email_send_skip": "emailSendSkip",
+    "email_subscribe": "emailSubscribe", "email_unsubscribe": "emailUnSubscribe",
+    "push_send": "pushSend", "push_send_skip": "pushSendSkip", "push_open": "pushOpen",
+    "push_uninstall": "pushUninstall", "push_bounce": "pushBounce",
+    "web_push_send": "webPushSend", "web_push_click": "webPushClick", "web_push_send_skip": "webPushSendSkip",
+    "in_app_send": "inAppSend", "in_app_open": "inAppOpen", "in_app_click": "inAppClick", "in_app_close": "inAppClose",
+    "in_app_delete": "inAppDelete", "in_app_delivery": "inAppDelivery", "in_app_send_skip": "inAppSendSkip",
+    "inbox_session": "inboxSession", "inbox_message_impression": "inboxMessageImpression",
+    "sms_send": "smsSend", "sms_bounce": "smsBounce", "sms_click": "smsClick", "sms_received": "smsReceived",
+    "sms_send_skip": "smsSendSkip", "sms_usage_info": "smsUsageInfo",
+    "purchase": "purchase", "custom_event": "customEvent", "hosted_unsubscribe_click": "hostedUnsubscribeClick",
+    "users": "user",
+}
+
+
+def _instant(value: Any) -> Any:
+    """A timestamp string in any of Iterable's or ISO's shapes, as one comparable UTC instant."""
+    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[13] != ":":
+        return value
+    text = value.replace(" +00:00", "+00:00").replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def overflow_key(stream: str) -> Optional[str]:
+    """The object column a stream moves undeclared fields into."""
+    if stream == "users":
+        return "dataFields"
+    return "additionalFields" if stream in EXPORT_STREAMS else None
+
+
+def canonical(record: Dict[str, Any], overflow: Optional[str] = None) -> str:
+    flat = {key: value for key, value in record.items() if key not in ADDED_KEYS and key != overflow}
+    if overflow and isinstance(record.get(overflow), dict):
+        flat.update(record[overflow])
+    # The CDK's serializer leaves top-level nulls out of a record: null and absent are the same.
+    return json.dumps(
+        {key: _instant(value) for key, value in flat.items() if value is not None}, sort_keys=True, default=str
+    )
+
+
+def as_multiset(records: Iterable[Dict[str, Any]], overflow: Optional[str] = None) -> Counter:
+    return Counter(canonical(record, overflow) for record in records)
+
+
+def export_records(emulator: IterableEmulator, stream: str, start: str, end: str) -> List[Dict[str, Any]]:
+    return list(emulator.data.export_records(EXPORT_STREAMS[stream], start, end))
+
+
+def catalogue_records(emulator: IterableEmulator) -> Dict[str, List[Dict[str, Any]]]:
+    data = emulator.data
+    templates = [
+        dict(template, templateType=template_type, messageMedium=medium)
+        for template_type in TEMPLATE_TYPES
+        for medium in MEDIA
+        for template in data.templates(template_type, medium)
+    ]
+    list_users = [
+        {"listId": item["id"], "email": email} for item in data.lists() for email in data.list_members(item["id"]) or []
+    ]
+    members = {row["email"] for row in list_users}
+    return {
+        "campaigns": data.campaigns(),
+        "channels": data.channels(),
+        "lists": data.lists(),
+        "list_users": list_users,
+        "message_types": data.message_types(),
+        "metadata": [{"name": name} for name in data.metadata_tables()],
+        "templates": templates,
+        "events": [event for email in sorted(members) for event in data.user_events(email, include_custom_events=True)],
+    }
+
+
+def campaign_metrics(emulator: IterableEmulator) -> Dict[int, Dict[str, Any]]:
+    ids = [campaign["id"] for campaign in emulator.data.campaigns()]
+    return {int(row["id"]): row for row in emulator.data.campaign_metrics_rows(ids)}

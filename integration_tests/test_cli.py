@@ -1,0 +1,95 @@
+"""The connector CLI against the emulator: spec, check, discover, and a full read of all 44 streams."""
+
+import json
+
+import pytest
+
+from integration_tests.conftest import END, START, connector_config
+from integration_tests.expected import (
+    EXPORT_STREAMS,
+    as_multiset,
+    campaign_metrics,
+    catalogue_records,
+    export_records,
+    overflow_key,
+)
+
+ALL_STREAMS = 44
+
+
+def test_spec_lists_the_config_fields(connector):
+    (spec,) = connector.spec().of_type("SPEC")
+
+    properties = spec["spec"]["connectionSpecification"]["properties"]
+    assert {"api_key", "start_date", "region", "lookback_window"} <= set(properties)
+    assert properties["api_key"]["airbyte_secret"] is True
+    assert all(properties[name]["airbyte_hidden"] for name in ("end_date", "base_url", "export_requests_per_minute"))
+
+
+def test_check_succeeds_with_the_right_key(shared_emulator, connector):
+    (status,) = connector.check(connector_config(shared_emulator)).of_type("CONNECTION_STATUS")
+
+    assert status["connectionStatus"]["status"] == "SUCCEEDED"
+
+
+def test_check_fails_with_a_wrong_key_and_never_prints_it(shared_emulator, connector):
+    wrong_key = "wrong-key-5f2b8c0e"
+
+    output = connector.check(connector_config(shared_emulator, api_key=wrong_key))
+
+    (status,) = output.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert "rejected the API key" in status["connectionStatus"]["message"]
+    assert wrong_key not in json.dumps(output.messages) + output.stderr
+
+
+def test_discover_lists_all_streams_with_keys(shared_emulator, connector):
+    streams = connector.streams(connector_config(shared_emulator))
+
+    assert len(streams) == ALL_STREAMS
+    assert all(stream["source_defined_primary_key"] for stream in streams.values()), "every stream has a primary key"
+    assert all(streams[name]["default_cursor_field"] == (["profileUpdatedAt"] if name == "users" else ["createdAt"]) for name in EXPORT_STREAMS)
+
+
+@pytest.fixture(scope="module")
+def full_read(shared_emulator, tmp_path_factory):
+    from integration_tests.connector import Connector, catalog_for
+
+    connector = Connector(tmp_path_factory.mktemp("full-read"))
+    config = connector_config(shared_emulator)
+    streams = connector.streams(config)
+    return connector.read(config, catalog_for(streams, sorted(streams), incremental=False))
+
+
+def test_full_read_succeeds_without_errors(full_read):
+    assert full_read.returncode == 0, full_read.errors
+    assert not full_read.errors
+
+
+@pytest.mark.parametrize("stream", sorted(EXPORT_STREAMS))
+def test_full_read_delivers_every_export_record_exactly_once(stream, full_read, shared_emulator):
+    emitted = full_read.records[stream]
+    expected = export_records(shared_emulator, stream, START, END)
+
+    assert expected, "the emulator serves data for every stream"
+    assert as_multiset(emitted, overflow_key(stream)) == as_multiset(expected)
+    key = "userKey" if stream == "users" else "eventHash"
+    assert len({record[key] for record in emitted}) == len(emitted), "primary keys are unique"
+
+
+@pytest.mark.parametrize("stream", ["campaigns", "channels", "lists", "list_users", "message_types", "metadata", "templates", "events"])
+def test_full_read_delivers_every_catalogue_record_exactly_once(stream, full_read, shared_emulator):
+    expected = catalogue_records(shared_emulator)[stream]
+
+    assert expected
+    assert as_multiset(full_read.records[stream]) == as_multiset(expected)
+
+
+def test_full_read_delivers_campaign_metrics(full_read, shared_emulator):
+    expected = campaign_metrics(shared_emulator)
+    emitted = {record["id"]: record["data"] for record in full_read.records["campaigns_metrics"]}
+
+    assert sorted(emitted) == sorted(expected)
+    for campaign_id, row in expected.items():
+        cells = {name: value for name, value in row.items() if value != ""}
+        assert {name: str(value) for name, value in emitted[campaign_id].items()}.keys() == cells.keys()
