@@ -27,7 +27,7 @@ def connector_config(emulator: IterableEmulator, **overrides: Any) -> Dict[str, 
 
 
 def start_emulator(**config: Any) -> IterableEmulator:
-    emulator = IterableEmulator(EmulatorConfig(start=START, end=END, **config))
+    emulator = IterableEmulator(EmulatorConfig(**{"start": START, "end": END, **config}))
     emulator.start()
     emulator.faults.rate_limits_enabled = True
     emulator.faults.time_scale = TIME_SCALE

@@ -106,6 +106,8 @@ class Faults:
         retry_after_header: send ``Retry-After`` (whole seconds until a slot frees, at least 1) on 429.
         broken_lists: list ids whose ``lists/getUsers`` always answers 500 GenericError.
         broken_users: emails/userIds whose ``export/userEvents`` always answers 500 GenericError.
+        broken_retry_after_s: if set, those 500 answers carry ``Retry-After`` (Iterable is not known
+            to send it; tests use it so that a connector's backoff does not take real minutes).
         drop_export_after_lines, drop_export_times, drop_export_types: the next ``drop_export_times``
             export responses (of ``drop_export_types`` only, canonical names, if not empty) send at most
             ``drop_export_after_lines`` records, then the connection is cut mid-body.
@@ -127,6 +129,7 @@ class Faults:
     retry_after_header: bool = True
     broken_lists: set[int] = field(default_factory=set)
     broken_users: set[str] = field(default_factory=set)
+    broken_retry_after_s: int | None = None
     drop_export_after_lines: int = 0
     drop_export_times: int = 0
     drop_export_types: set[str] = field(default_factory=set)
@@ -176,6 +179,10 @@ class Faults:
             return None
         family = family_of(path)
         return self._limiter.admit(family, self.rate_limits[family], self.time_scale)
+
+    def broken_headers(self) -> dict:
+        """Headers of a broken list's or user's 500 answer."""
+        return {} if self.broken_retry_after_s is None else {"Retry-After": str(self.broken_retry_after_s)}
 
     def now_ms(self) -> int:
         """The server's clock for export visibility: wall clock plus ``clock_offset_s``."""

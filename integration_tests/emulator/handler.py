@@ -212,7 +212,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         if list_id is None:
             raise BadParams("Missing required parameter listId")
         if list_id in emulator.faults.broken_lists:
-            return self._json(500, ERROR_BODIES[500])
+            return self._json(500, ERROR_BODIES[500], emulator.faults.broken_headers())
         members = emulator.data.list_members(list_id)
         if members is None:
             return self._json(404, {"code": "NotFound", "msg": "List not found"})
@@ -272,7 +272,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         if identifier is None:
             raise BadParams("Either email or userId is required")
         if identifier in emulator.faults.broken_users:
-            return self._json(500, ERROR_BODIES[500])
+            return self._json(500, ERROR_BODIES[500], emulator.faults.broken_headers())
         include_custom = (self._param("includeCustomEvents") or "").lower() == "true"
         events = emulator.data.user_events(identifier, include_custom)
         self._stream(JSONL, _blocks([orjson.dumps(event).decode() for event in events]))

@@ -1,0 +1,148 @@
+"""Faults real Iterable shows, end to end: nothing lost, nothing duplicated."""
+
+import pytest
+
+from integration_tests.conftest import END, START, connector_config, start_emulator
+from integration_tests.connector import catalog_for
+from integration_tests.expected import as_multiset, catalogue_records, export_records, overflow_key
+
+EXPORT_SAMPLE = ["email_send", "email_click", "users", "custom_event"]
+
+
+@pytest.fixture
+def big_emulator():
+    emulator = start_emulator(records_per_type=3000, users=300)
+    yield emulator
+    emulator.stop()
+
+
+def assert_exactly_once(output, emulator, streams, start=START, end=END):
+    for stream in streams:
+        emitted = output.records[stream]
+        expected = export_records(emulator, stream, start, end)
+        assert as_multiset(emitted, overflow_key(stream)) == as_multiset(expected), f"{stream}: lost or duplicated records"
+
+
+def read_sample(emulator, connector, streams=EXPORT_SAMPLE, **config):
+    catalog = catalog_for(connector.streams(connector_config(emulator)), streams)
+    return connector.read(connector_config(emulator, **config), catalog)
+
+
+def test_connections_dropped_mid_body_lose_and_duplicate_nothing(big_emulator, connector):
+    big_emulator.faults.drop_export_after_lines = 700
+    big_emulator.faults.drop_export_times = 6
+
+    output = read_sample(big_emulator, connector)
+
+    assert output.returncode == 0, output.errors
+    assert sum(1 for r in big_emulator.requests_to("export/data.json") if r.cut) == 6
+    assert_exactly_once(output, big_emulator, EXPORT_SAMPLE)
+    assert any("dropped the connection" in w for w in output.warnings())
+
+
+def test_a_server_that_cannot_serve_big_windows_is_read_in_smaller_ones(big_emulator, connector):
+    big_emulator.faults.drop_export_over_lines = 1200
+
+    output = read_sample(big_emulator, connector, streams=["email_send"])
+
+    assert output.returncode == 0, output.errors
+    assert_exactly_once(output, big_emulator, ["email_send"])
+
+
+def test_a_429_storm_is_waited_out_when_iterable_sends_retry_after(emulator, connector):
+    # The connector asks for far more than the emulator allows (4 per second): a storm of 429s.
+    emulator.faults.retry_after_header = True
+
+    output = read_sample(emulator, connector, streams=["email_send", "email_open", "sms_send", "push_send"], export_requests_per_minute=6000)
+
+    assert output.returncode == 0, output.errors
+    assert any(r.status == 429 for r in emulator.requests_to("export/data.json")), "the storm happened"
+    assert_exactly_once(output, emulator, ["email_send", "email_open", "sms_send", "push_send"])
+
+
+def test_429_without_retry_after_and_5xx_are_retried_with_backoff(emulator, connector):
+    emulator.faults.fail_next("export/data.json", 429, count=1)
+    emulator.faults.fail_next("lists", 503, count=1)
+
+    output = read_sample(emulator, connector, streams=["email_send", "lists"])
+
+    assert output.returncode == 0, output.errors
+    statuses = [r.status for r in emulator.requests.all()]
+    assert 429 in statuses and 503 in statuses
+    assert_exactly_once(output, emulator, ["email_send"])
+    assert as_multiset(output.records["lists"]) == as_multiset(catalogue_records(emulator)["lists"])
+
+
+def test_a_broken_list_is_skipped_and_the_other_lists_are_read(emulator, connector):
+    broken = emulator.data.lists()[0]["id"]
+    emulator.faults.broken_lists = {broken}
+    emulator.faults.broken_retry_after_s = 1
+
+    output = read_sample(emulator, connector, streams=["list_users", "events"])
+
+    assert output.returncode == 0, output.errors
+    expected = [row for row in catalogue_records(emulator)["list_users"] if row["listId"] != broken]
+    assert as_multiset(output.records["list_users"]) == as_multiset(expected)
+    assert any(f"list {broken}" in w for w in output.warnings()), "the skipped list is named in a warning"
+    members = {row["email"] for row in expected}
+    assert {e["email"] for e in output.records["events"]} <= members
+
+
+def test_a_user_whose_events_keep_failing_is_skipped(emulator, connector):
+    broken_user = emulator.data.list_members(emulator.data.lists()[0]["id"])[0]
+    emulator.faults.broken_users = {broken_user}
+    emulator.faults.broken_retry_after_s = 1
+
+    output = read_sample(emulator, connector, streams=["events"])
+
+    assert output.returncode == 0, output.errors
+    expected = [e for e in catalogue_records(emulator)["events"] if e["email"] != broken_user]
+    assert as_multiset(output.records["events"]) == as_multiset(expected)
+    assert any("user" in w and broken_user in w for w in output.warnings())
+
+
+def test_malformed_lines_are_skipped_counted_and_never_silent(big_emulator, connector):
+    big_emulator.faults.malformed_line_every = 500
+
+    output = read_sample(big_emulator, connector, streams=["email_send"])
+
+    assert output.returncode == 0, output.errors
+    assert_exactly_once(output, big_emulator, ["email_send"])
+    served = sum(r.malformed for r in big_emulator.requests_to("export/data.json"))
+    counted = sum(int(w.split("skipped ")[1].split(" ")[0]) for w in output.warnings() if "malformed" in w)
+    assert served > 0 and counted == served
+
+
+def test_a_sync_killed_mid_way_resumes_from_its_last_state(connector):
+    """Airbyte's contract is at-least-once: records read after the last checkpoint before the
+    kill may be emitted again by the resumed sync. Those are the only duplicates allowed."""
+    emulator = start_emulator(records_per_type=2000, users=100, start="2023-01-01T00:00:00Z", end=END)
+    try:
+        streams = ["email_send", "users"]
+        catalog = catalog_for(connector.streams(connector_config(emulator)), streams)
+        config = connector_config(emulator, start_date="2023-01-01T00:00:00Z")
+
+        killed = connector.read_until(config, catalog, stop_after_states=3)
+        resumed = connector.read(config, catalog, state=killed.final_states())
+
+        assert killed.returncode != 0 and resumed.returncode == 0, resumed.errors
+        checkpoint = {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in killed.final_states()}
+        for stream in streams:
+            emitted = killed.records[stream] + resumed.records[stream]
+            expected = as_multiset(export_records(emulator, stream, "2023-01-01T00:00:00Z", END))
+            got = as_multiset(emitted, overflow_key(stream))
+            assert not expected - got, f"{stream}: records lost"
+            duplicated = got - expected
+            cursor = "profileUpdatedAt" if stream == "users" else "createdAt"
+            resumed_from = checkpoint.get(stream, {}).get(cursor, "2023-01-01 00:00:00").replace(" ", "T")
+            assert all(_cursor_of(key, cursor) >= resumed_from for key in duplicated), (
+                f"{stream}: only records after the last checkpoint may be read twice"
+            )
+    finally:
+        emulator.stop()
+
+
+def _cursor_of(canonical_record: str, cursor: str) -> str:
+    import json
+
+    return json.loads(canonical_record)[cursor][:19]
