@@ -29,12 +29,24 @@ EXPORT_STREAMS = {
     "sms_send": "smsSend", "sms_bounce": "smsBounce", "sms_click": "smsClick", "sms_received": "smsReceived",
     "sms_send_skip": "smsSendSkip", "sms_usage_info": "smsUsageInfo",
     "purchase": "purchase", "custom_event": "customEvent", "hosted_unsubscribe_click": "hostedUnsubscribeClick",
+    "in_app_recall": "inAppRecall", "rcs_send": "rcsSend", "rcs_send_skip": "rcsSendSkip",
+    "embedded_send": "embeddedSend", "embedded_send_skip": "embeddedSendSkip", "embedded_click": "embeddedClick",
+    "embedded_received": "embeddedReceived", "embedded_impression": "embeddedImpression",
+    "embedded_session": "embeddedSession", "journey_exit": "journeyExit", "anonymous_session": "unknownSession",
+    "whatsapp_bounce": "whatsAppBounce", "whatsapp_click": "whatsAppClick", "whatsapp_received": "whatsAppReceived",
+    "whatsapp_seen": "whatsAppSeen", "whatsapp_send": "whatsAppSend", "whatsapp_send_skip": "whatsAppSendSkip",
+    "whatsapp_usage_info": "whatsAppUsageInfo",
     "users": "user",
 }
 
 
 def _instant(value: Any) -> Any:
-    """A timestamp string in any of Iterable's or ISO's shapes, as one comparable UTC instant."""
+    """A timestamp string in any of Iterable's or ISO's shapes, as one comparable UTC instant.
+
+    A date alone (a `date` user field) is its midnight UTC.
+    """
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        value = f"{value} 00:00:00 +00:00"
     if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[13] != ":":
         return value
     text = value.replace(" +00:00", "+00:00").replace("Z", "+00:00")
@@ -84,7 +96,11 @@ def catalogue_records(emulator: IterableEmulator) -> Dict[str, List[Dict[str, An
         {"listId": item["id"], "email": email} for item in data.lists() for email in data.list_members(item["id"]) or []
     ]
     members = {row["email"] for row in list_users}
+    campaign_ids = [campaign["id"] for campaign in data.campaigns()]
+    email_templates = [data.email_template(t["templateId"]) for t in data.templates(None, "Email")]
     return {
+        "experiment_metrics": [_typed_experiment_row(row) for row in data.experiment_metrics_rows(campaign_ids)],
+        "email_templates": email_templates,
         "campaigns": data.campaigns(),
         "channels": data.channels(),
         "lists": data.lists(),
@@ -94,6 +110,21 @@ def catalogue_records(emulator: IterableEmulator) -> Dict[str, List[Dict[str, An
         "templates": templates,
         "events": [event for email in sorted(members) for event in data.user_events(email, include_custom_events=True)],
     }
+
+
+TEXT_COLUMNS = {"name", "type", "createdBy", "creationDate", "lastModified", "subject"}
+
+
+def _typed_experiment_row(row: Dict[str, str]) -> Dict[str, Any]:
+    typed: Dict[str, Any] = {}
+    for name, value in row.items():
+        if value == "":
+            continue
+        if name in TEXT_COLUMNS:
+            typed[name] = value
+        else:
+            typed[name] = float(value) if "." in value else int(value)
+    return typed
 
 
 def campaign_metrics(emulator: IterableEmulator) -> Dict[int, Dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The connector CLI against the emulator: spec, check, discover, and a full read of all 44 streams."""
+"""The connector CLI against the emulator: spec, check, discover, and a full read of all 64 streams."""
 
 import json
 
@@ -14,7 +14,7 @@ from integration_tests.expected import (
     overflow_key,
 )
 
-ALL_STREAMS = 44
+ALL_STREAMS = 64
 
 
 def test_spec_lists_the_config_fields(connector):
@@ -77,12 +77,26 @@ def test_full_read_delivers_every_export_record_exactly_once(stream, full_read, 
     assert len({record[key] for record in emitted}) == len(emitted), "primary keys are unique"
 
 
-@pytest.mark.parametrize("stream", ["campaigns", "channels", "lists", "list_users", "message_types", "metadata", "templates", "events"])
+@pytest.mark.parametrize(
+    "stream",
+    ["campaigns", "channels", "lists", "list_users", "message_types", "metadata", "templates", "events", "experiment_metrics", "email_templates"],
+)
 def test_full_read_delivers_every_catalogue_record_exactly_once(stream, full_read, shared_emulator):
     expected = catalogue_records(shared_emulator)[stream]
 
     assert expected
     assert as_multiset(full_read.records[stream]) == as_multiset(expected)
+
+
+def test_users_schema_declares_the_projects_user_fields_with_their_types(shared_emulator, connector):
+    properties = connector.streams(connector_config(shared_emulator))["users"]["json_schema"]["properties"]
+    fields = shared_emulator.data.user_fields()
+
+    json_type = {"string": "string", "long": "integer", "double": "number", "boolean": "boolean", "date": "string"}
+    for name in ["firstName", "loyaltyPoints", "lifetimeValue", "isVip", "birthday"]:
+        assert json_type[fields[name]] in properties[name]["type"], f"{name} is declared as Iterable types it"
+    assert properties["birthday"]["format"] == "date-time"
+    assert fields["address"] == "object" and set(properties["address"]["properties"]) == {"city", "country", "zip"}
 
 
 def test_full_read_delivers_campaign_metrics(full_read, shared_emulator):

@@ -13,9 +13,10 @@ import orjson
 import pytest
 import requests
 
-from integration_tests.emulator import EmulatorConfig, EmulatorData, IterableEmulator
+from integration_tests.emulator import EmulatorConfig, EmulatorData, IterableEmulator, ManualClock
 from integration_tests.emulator.event_types import EVENT_TYPES
 from integration_tests.emulator.timefmt import parse_query_datetime, query_datetime
+from integration_tests.emulator.users import UNLISTED_USER_FIELD
 
 CONFIG = EmulatorConfig(seed=7, records_per_type=400, users=30, lists=3, campaigns=25, max_page_size=10)
 START_S, END_S = CONFIG.start_ms // 1000, CONFIG.end_ms // 1000
@@ -31,8 +32,10 @@ def running():
 def emulator(running):
     running.faults.reset()
     running.requests.clear()
+    running.jobs.reset()
     yield running
     running.faults.reset()
+    running.jobs.reset()
 
 
 def get(emulator, path, key=None, **params):
@@ -260,3 +263,327 @@ def test_slow_responses_and_broken_users(emulator):
     assert get(emulator, "export/userEvents", email=user["email"]).status_code == 500
     by_id = get(emulator, "export/userEvents", userId=user["userId"], includeCustomEvents="true")
     assert jsonl(by_id.content) == emulator.data.user_events(user["email"], include_custom_events=True)
+
+
+# Asynchronous export jobs. Most tests drive the jobs' clock by hand: Iterable's timings (2 s
+# enqueued, 3 s per file, 30 min URL lifetime) pass in no real time.
+
+JSONL_FORMAT = "application/x-json-stream"
+
+
+def start_job(emulator, data_type, start_s=START_S, end_s=END_S, **extra):
+    body = {"dataTypeName": data_type, "outputFormat": JSONL_FORMAT, "startDateTime": query_datetime(start_s),
+            "endDateTime": f"{query_datetime(end_s)} +00:00", **extra}
+    return requests.post(f"{emulator.base_url}/export/start", json=body, headers={"Api-Key": emulator.api_key},
+                         timeout=10)
+
+
+def job_id_of(emulator, data_type, **kwargs) -> int:
+    response = start_job(emulator, data_type, **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()["jobId"]
+
+
+def list_files(emulator, job_id) -> tuple[str, list[dict]]:
+    """The job's state and every file so far, paging with ``startAfter``."""
+    files, after = [], None
+    while True:
+        body = get(emulator, f"export/{job_id}/files", **({"startAfter": after} if after else {})).json()
+        if not body["files"]:
+            return body["jobState"], files
+        files += body["files"]
+        after = body["files"][-1]["file"]
+
+
+def manual_clock(emulator, now_s=None) -> ManualClock:
+    """Drive the jobs' clock by hand, from a whole second so that sums of whole seconds are exact."""
+    emulator.jobs.clock = clock = ManualClock(float(round(time.time()) if now_s is None else now_s))
+    return clock
+
+
+def test_a_job_runs_then_completes_with_exactly_the_export_records_split_into_files(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    faults.job_file_max_bytes, faults.job_files_per_response = 20_000, 3
+    job_id = job_id_of(emulator, "emailSend")
+    assert list_files(emulator, job_id) == ("enqueued", []), "a new job waits job_queue_delay_s first"
+    counts = []
+    for _ in range(12):
+        clock.advance(faults.job_seconds_per_file)
+        state, files = list_files(emulator, job_id)
+        counts.append(len(files))
+    assert state == "completed" and counts[:3] == [0, 1, 2] and counts == sorted(counts), \
+        "files appear one per job_seconds_per_file while the job runs"
+    assert [f["file"] for f in files] == sorted(f["file"] for f in files) and len(files) == counts[-1] > 3
+    bodies = [requests.get(f["url"], timeout=10).content for f in files]
+    assert all(len(body) <= 20_000 for body in bodies), "no file exceeds job_file_max_bytes"
+    records = [record for body in bodies for record in jsonl(body)]
+    assert records == list(emulator.data.export_records("emailSend", START_S, END_S)), \
+        "a job holds exactly what the sync export serves for its window, in order"
+    assert emulator.jobs.records(job_id) == records == emulator.jobs.expected_records(job_id)
+    job = emulator.jobs.get(job_id)
+    assert job.states == ["enqueued", "running", "completed"] and not job.truncated
+    (listed,) = get(emulator, "export/jobs", jobState="Completed").json()["jobs"]
+    assert listed["id"] == job_id and listed["dataTypeName"] == "emailSend" and "endTime" in listed
+    assert listed["bytesExported"] == sum(map(len, bodies)) == job.bytes_exported
+    assert get(emulator, "export/jobs", jobState="running").json() == {"jobs": []}
+    assert get(emulator, "export/999/files").status_code == 404
+    (started,) = emulator.requests_to("export/start", "POST")
+    assert started.body["dataTypeName"] == "emailSend" and started.status == 200
+
+
+def test_a_job_sees_only_records_indexed_when_it_first_runs(emulator):
+    emulator.faults.indexing_delay_max_s = 2 * 86_400
+    clock = manual_clock(emulator, END_S - 10 * 86_400)
+    job_id = job_id_of(emulator, "emailOpen", start_s=END_S - 20 * 86_400)
+    clock.advance(60)
+    assert list_files(emulator, job_id)[0] == "completed"
+    records = emulator.jobs.records(job_id)
+    everything = list(emulator.data.export_records("emailOpen", END_S - 20 * 86_400, END_S))
+    assert records == emulator.jobs.expected_records(job_id) and 0 < len(records) < len(everything), \
+        "late indexing and the future hide records from jobs as from the sync export"
+
+
+def test_more_than_four_jobs_queue_until_a_running_one_finishes(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    ids = [job_id_of(emulator, data_type) for data_type in ["emailSend", "emailOpen", "emailClick", "pushSend",
+                                                             "smsSend", "purchase"]]
+    clock.advance(faults.job_queue_delay_s)
+    states = [emulator.jobs.get(i).state for i in ids]
+    assert states == ["running"] * 4 + ["enqueued"] * 2, "Iterable runs at most 4 jobs of an organization at once"
+    clock.advance(faults.job_seconds_per_file)  # each job fits one file: the first four complete
+    assert [emulator.jobs.get(i).state for i in ids] == ["completed"] * 4 + ["running"] * 2
+    clock.advance(faults.job_seconds_per_file)
+    fifth = emulator.jobs.get(ids[4])
+    waited = faults.job_queue_delay_s + faults.job_seconds_per_file
+    assert fifth.state == "completed" and fifth.queued_s() == pytest.approx(waited), \
+        "the job log shows how long a job waited for a slot"
+
+
+def test_file_urls_need_no_key_and_a_key_sent_to_them_is_logged(emulator):
+    clock = manual_clock(emulator)
+    job_id = job_id_of(emulator, "emailBounce")
+    clock.advance(60)
+    (file,) = list_files(emulator, job_id)[1]
+    assert requests.get(file["url"], timeout=10).status_code == 200, "pre-signed URLs need no Api-Key"
+    assert requests.get(file["url"], headers={"Api-Key": emulator.api_key}, timeout=10).status_code == 200
+    downloads = emulator.requests.file_downloads()
+    assert [d.api_key_sent for d in downloads] == [False, True], "the log tells whether the key leaked to a file URL"
+    assert [d.endpoint for d in downloads] == ["/files/{jobId}/{file}"] * 2
+    assert all(r.api_key_sent for r in emulator.requests.all() if r.path.startswith("/api/"))
+    emulator.faults.reject_api_key_on_files = True
+    assert requests.get(file["url"], headers={"Api-Key": emulator.api_key}, timeout=10).status_code == 400
+
+
+def test_an_expired_url_is_403_access_denied_and_listing_files_again_gives_fresh_ones(emulator):
+    clock = manual_clock(emulator)
+    job_id = job_id_of(emulator, "emailBounce")
+    clock.advance(60)
+    (old,) = list_files(emulator, job_id)[1]
+    clock.advance(emulator.faults.file_url_ttl_s)
+    expired = requests.get(old["url"], timeout=10)
+    assert expired.status_code == 403 and "<Code>AccessDenied</Code>" in expired.text, "S3 answers 403 in XML"
+    (fresh,) = list_files(emulator, job_id)[1]
+    assert fresh["file"] == old["file"] and fresh["url"] != old["url"]
+    assert jsonl(requests.get(fresh["url"], timeout=10).content) == emulator.jobs.records(job_id)
+    forged = requests.get(fresh["url"].replace("Signature=", "Signature=0"), timeout=10)
+    assert forged.status_code == 403 and "SignatureDoesNotMatch" in forged.text
+    emulator.faults.expire_file_urls_times = 1
+    (born_expired,) = list_files(emulator, job_id)[1]
+    assert requests.get(born_expired["url"], timeout=10).status_code == 403
+    assert requests.get(list_files(emulator, job_id)[1][0]["url"], timeout=10).status_code == 200
+
+
+def test_a_failed_job_stops_with_the_files_it_made(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    faults.job_file_max_bytes, faults.job_fail_after_files = 20_000, 2
+    faults.job_fail_times, faults.job_fail_types = 1, {"emailopen"}
+    healthy, failing = job_id_of(emulator, "emailSend"), job_id_of(emulator, "emailOpen")
+    clock.advance(120)
+    assert list_files(emulator, healthy)[0] == "completed", "only jobs of job_fail_types fail"
+    state, files = list_files(emulator, failing)
+    assert state == "failed" and len(files) == 2
+    assert emulator.jobs.get(failing).states == ["enqueued", "running", "failed"]
+    assert list_files(emulator, job_id_of(emulator, "emailOpen"))[0] == "enqueued", "only job_fail_times jobs fail"
+
+
+def test_a_restarted_job_goes_back_to_enqueued_and_keeps_its_progress(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    faults.job_file_max_bytes, faults.job_restart_times, faults.job_restart_after_files = 20_000, 1, 2
+    job_id = job_id_of(emulator, "emailSend")
+    clock.advance(faults.job_queue_delay_s + 2 * faults.job_seconds_per_file)
+    state, before = list_files(emulator, job_id)
+    assert state == "enqueued" and len(before) == 2, "a restart sends a running job back to the queue"
+    clock.advance(120)
+    state, after = list_files(emulator, job_id)
+    assert state == "completed" and [f["file"] for f in after[:2]] == [f["file"] for f in before]
+    assert emulator.jobs.get(job_id).states == ["enqueued", "running", "enqueued", "running", "completed"]
+    assert emulator.jobs.records(job_id) == emulator.jobs.expected_records(job_id), "progress kept, nothing twice"
+
+
+def test_a_file_download_can_be_dropped_mid_body(emulator):
+    clock = manual_clock(emulator)
+    emulator.faults.drop_file_times, emulator.faults.drop_file_after_lines = 1, 3
+    job_id = job_id_of(emulator, "emailSend")
+    clock.advance(60)
+    (file,) = list_files(emulator, job_id)[1]
+    received = bytearray()
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        for byte in requests.get(file["url"], stream=True, timeout=10).iter_content(chunk_size=1):
+            received += byte
+    *whole, half = bytes(received).split(b"\n")
+    assert len(whole) == 3 and all(map(orjson.loads, whole)) and half and emulator.requests.file_downloads()[-1].cut, \
+        "three whole lines, then half a line, then the connection is cut"
+    assert jsonl(requests.get(file["url"], timeout=10).content) == emulator.jobs.expected_records(job_id)
+
+
+def test_a_job_over_job_max_bytes_is_truncated(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    faults.job_file_max_bytes, faults.job_max_bytes = 20_000, 50_000
+    job_id = job_id_of(emulator, "emailSend")
+    clock.advance(120)
+    body = get(emulator, f"export/{job_id}/files").json()
+    assert body["jobState"] == "completed" and body["exportTruncated"] is True
+    records, expected = emulator.jobs.records(job_id), emulator.jobs.expected_records(job_id)
+    assert 0 < len(records) < len(expected) and records == expected[:len(records)], \
+        "a truncated job holds a prefix of its records; the rest is in no file"
+    assert 40_000 < emulator.jobs.get(job_id).bytes_exported <= 50_000
+
+
+def test_cancelling_a_running_job_stops_its_files(emulator):
+    clock, faults = manual_clock(emulator), emulator.faults
+    faults.job_file_max_bytes = 20_000
+    job_id = job_id_of(emulator, "emailSend")
+    clock.advance(faults.job_queue_delay_s + faults.job_seconds_per_file)
+    cancel = requests.delete(f"{emulator.base_url}/export/{job_id}", headers={"Api-Key": emulator.api_key}, timeout=10)
+    assert cancel.status_code == 200 and cancel.json()["code"] == "Success"
+    assert list_files(emulator, job_id)[0] == "cancelling"
+    clock.advance(120)
+    state, files = list_files(emulator, job_id)
+    assert state == "cancelled" and len(files) == 1, "a cancelled job's files stop growing"
+    assert emulator.jobs.get(job_id).cancelled and emulator.requests_to("export/{jobId}", "DELETE")
+    again = requests.delete(f"{emulator.base_url}/export/{job_id}", headers={"Api-Key": emulator.api_key}, timeout=10)
+    assert again.status_code == 400
+    unknown = requests.delete(f"{emulator.base_url}/export/1", headers={"Api-Key": emulator.api_key}, timeout=10)
+    assert unknown.status_code == 404
+
+
+def test_export_start_validates_like_iterable_and_is_limited_to_one_per_second(emulator):
+    unknown = start_job(emulator, "emailTeleport")
+    assert unknown.json() == {"code": "BadParams", "msg": "Invalid dataTypeName emailTeleport"}
+    assert start_job(emulator, "emailSend", outputFormat="application/xml").status_code == 400
+    assert start_job(emulator, "emailSend", dataTypeName=None).json()["code"] == "BadParams"
+    assert start_job(emulator, "emailSend", startDateTime="yesterday").status_code == 400
+    assert start_job(emulator, "anonSession", onlyFields="createdAt,email").status_code == 200, \
+        "anonSession is unknownSession; onlyFields is accepted"
+    bad_json = requests.post(f"{emulator.base_url}/export/start", data="{", headers={"Api-Key": emulator.api_key})
+    assert bad_json.json()["code"] == "BadJsonBody"
+    no_key = requests.post(f"{emulator.base_url}/export/start", json={}, timeout=10)
+    assert no_key.status_code == 401
+    emulator.faults.rate_limits_enabled = True
+    statuses = [start_job(emulator, "emailSend").status_code, get(emulator, "export/1/files").status_code]
+    assert statuses == [200, 429], "export/start and export/{jobId}/files share 1 request per second"
+    assert get(emulator, "export/jobs").status_code == 200, "export/jobs has no documented limit"
+
+
+def test_jobs_run_on_the_server_clock_scaled_by_time_scale(emulator):
+    emulator.faults.time_scale, emulator.faults.job_file_max_bytes = 0.01, 20_000  # 20 ms queued, 30 ms a file
+    job_id = job_id_of(emulator, "emailSend")
+    deadline = time.monotonic() + 5
+    while list_files(emulator, job_id)[0] != "completed":
+        assert time.monotonic() < deadline, "a scaled job finishes in well under a second"
+        time.sleep(0.02)
+    assert emulator.jobs.records(job_id) == list(emulator.data.export_records("emailSend", START_S, END_S))
+
+
+# Endpoints of other streams.
+
+
+FIELD_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str), "date": lambda v: isinstance(v, str) and v[4:5] == "-",
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool), "object": lambda v: isinstance(v, dict),
+    "nested": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+    "geo_location": lambda v: isinstance(v, dict) and {"lat", "lon"} <= v.keys(),
+}
+
+
+def is_of_type(value, field_type: str) -> bool:
+    """Whether a user field's value fits its ``getFields`` type; an array has the type of its elements."""
+    if isinstance(value, list) and field_type != "nested":
+        return all(FIELD_TYPE_CHECKS[field_type](x) for x in value)
+    return FIELD_TYPE_CHECKS[field_type](value)
+
+
+def test_user_fields_list_every_user_field_with_its_iterable_type(emulator):
+    fields = get(emulator, "users/getFields").json()["fields"]
+    assert fields == emulator.data.user_fields()
+    assert {"email": "string", "profileUpdatedAt": "date", "emailListIds": "long", "lifetimeValue": "double",
+            "isVip": "boolean", "address": "object", "address.city": "string"}.items() <= fields.items()
+    served = set()
+    for user in jsonl(export(emulator, "user", START_S, END_S).content):
+        for name, value in user.items():
+            assert name in fields, f"{name}: every field a user record carries is listed"
+            assert is_of_type(value, fields[name]), f"{name}={value!r} is not a {fields[name]}"
+            served.add(name)
+            if isinstance(value, dict):
+                served.update(f"{name}.{sub}" for sub in value)
+    assert served == set(fields) - {"itblInternal"}, \
+        "getFields lists nothing users lack (itblInternal only as the parent of itblInternal.emailDomain)"
+    emulator.faults.rate_limits_enabled = True
+    statuses = [get(emulator, "users/getFields").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429], "users/getFields allows 3 requests per second"
+
+
+def test_experiment_metrics_are_csv_rows_per_variant_of_email_campaigns(emulator):
+    experiments = emulator.data.experiments()
+    with_experiments = {e["campaignId"] for e in experiments}
+    campaigns = emulator.data.campaigns()
+    assert 0 < len(with_experiments) < len([c for c in campaigns if c["messageMedium"] == "Email"]) / 2, \
+        "some email campaigns have experiments, most not"
+    ids = [c["id"] for c in campaigns]
+    response = get(emulator, "experiments/metrics", campaignId=ids, startDateTime="2024-01-01",
+                   endDateTime="2024-02-01")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows == emulator.data.experiment_metrics_rows(ids)
+    assert len(rows) == sum(len(e["templateIds"]) for e in experiments), "one row per variant"
+    assert {int(r["campaignId"]) for r in rows} == with_experiments
+    assert response.text.startswith("campaignId,experimentId,templateId,name,type,createdBy,creationDate,lastModified,")
+    one = experiments[-1]
+    only = list(csv.DictReader(io.StringIO(get(emulator, "experiments/metrics", experimentId=one["id"]).text)))
+    assert [int(r["templateId"]) for r in only] == one["templateIds"] and only[0]["improvement"] == ""
+    empty = get(emulator, "experiments/metrics", campaignId=[c for c in ids if c not in with_experiments][:3])
+    assert empty.status_code == 200 and len(empty.text.splitlines()) == 1, "no experiment: the header alone"
+    assert get(emulator, "experiments/metrics", campaignId=list(range(10**7, 10**7 + 300))).status_code == 414
+
+
+def test_email_template_get_serves_the_full_template_of_email_templates_only(emulator):
+    listed = emulator.data.templates(medium="Email")[0]
+    template = get(emulator, "templates/email/get", templateId=listed["templateId"]).json()
+    assert listed.items() <= template.items(), "the listing's fields, updatedAt included, match"
+    assert {"fromName", "fromEmail", "replyToEmail", "subject", "preheaderText", "html", "plainText", "locale",
+            "metadata"} <= template.keys() and template == emulator.data.email_template(listed["templateId"])
+    push = emulator.data.templates(medium="Push")[0]["templateId"]
+    for template_id in (push, 1):
+        response = get(emulator, "templates/email/get", templateId=template_id)
+        assert response.status_code == 404 and response.json()["code"] == "NotFound"
+    assert get(emulator, "templates/email/get").status_code == 400
+
+
+def test_data_types_outside_the_plan_answer_like_unknown_ones_and_user_field_knobs():
+    config = EmulatorConfig(seed=7, records_per_type=50, users=12, unavailable_data_types={"whatsAppSend", "SMSSend"},
+                            unlisted_user_field_every=3, user_fields_of_every_type=True)
+    assert len(EVENT_TYPES) == 53, "every value of Iterable's export enum is generated"
+    with IterableEmulator(config) as planned:
+        response = export(planned, "smsSend", START_S, END_S)
+        assert response.status_code == 400
+        assert response.json() == {"code": "BadParams", "msg": "Invalid dataTypeName smsSend"}
+        job = start_job(planned, "whatsAppSend")
+        assert job.json() == {"code": "BadParams", "msg": "Invalid dataTypeName whatsAppSend"}
+        assert jsonl(export(planned, "anonSession", START_S, END_S).content) == \
+            list(planned.data.all_export_records("unknownSession")), "anonSession is an alias of unknownSession"
+        fields = get(planned, "users/getFields").json()["fields"]
+        assert {"devices": "nested", "lastKnownLocation": "geo_location"}.items() <= fields.items()
+        users = jsonl(export(planned, "user", START_S, END_S).content)
+        assert UNLISTED_USER_FIELD not in fields and sum(UNLISTED_USER_FIELD in u for u in users) == 4
+        assert all(e["_type"] != "smsSend" for u in users for e in planned.data.user_events(u["email"], True))

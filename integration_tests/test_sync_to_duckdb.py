@@ -29,7 +29,7 @@ from integration_tests.sync_to_duckdb import DATE_FORMAT, account_config, demo_e
 
 JOB = [sys.executable, "-m", "integration_tests.sync_to_duckdb"]
 JOB_TIMEOUT_S = 300
-ALL_STREAMS = 44
+ALL_STREAMS = 64
 EVENT_STREAMS = sorted(set(EXPORT_STREAMS) - {"users"})
 DuckDB = duckdb.DuckDBPyConnection
 
@@ -172,12 +172,14 @@ def test_the_demo_event_tables_hold_exactly_the_served_events(demo, served, stre
 
 
 def test_the_demo_users_keep_their_custom_fields(demo, served):
-    stored = demo["first_db"].sql("SELECT email, datafields FROM main.users").fetchall()
+    stored = demo["first_db"].sql("SELECT email, loyaltypoints, address FROM main.users").fetchall()
 
-    loyalty = {email: json.loads(fields)["loyaltyPoints"] for email, fields in stored}
-    assert loyalty == {user["email"]: user["loyaltyPoints"] for user in served.data.users()}, (
-        "custom fields such as loyaltyPoints survive in users.datafields"
+    assert {email: points for email, points, _ in stored} == {u["email"]: u["loyaltyPoints"] for u in served.data.users()}, (
+        "the project's user fields (users/getFields) are typed columns, e.g. loyaltyPoints as an integer"
     )
+    assert {email: json.loads(address)["city"] for email, _, address in stored} == {
+        u["email"]: u["address"]["city"] for u in served.data.users()
+    }, "objects keep their sub-fields"
 
 
 def test_the_demo_catalogue_tables_hold_the_served_ids(demo, served):

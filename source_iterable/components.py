@@ -30,6 +30,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.export_records import iso_utc
 from source_iterable.export_retriever import AdaptiveExportWindows
+from source_iterable.user_fields import UserFieldsSchema
 
 logger = logging.getLogger("airbyte")
 
@@ -182,6 +183,32 @@ class CampaignMetricsRecord(RecordTransformation):
         record["data"] = cells
 
 
+@dataclass
+class TypedCsvCells(RecordTransformation):
+    """Numeric CSV cells become numbers, empty cells are dropped, `text_columns` stay strings.
+
+    Attributes:
+        text_columns: columns declared as strings, kept as text even when they look numeric.
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+    text_columns: List[str] = field(default_factory=list)
+
+    def transform(
+        self,
+        record: MutableMapping[str, Any],
+        config: Optional[Config] = None,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> None:
+        for name in list(record):
+            value = record[name]
+            if value in (None, ""):
+                del record[name]
+            elif name not in self.text_columns:
+                record[name] = _typed_cell(value)
+
+
 def _typed_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -244,11 +271,13 @@ class UserEventRecord(RecordTransformation):
 
 __all__: List[str] = [
     "AdaptiveExportWindows",
+    "UserFieldsSchema",
     "UserEventRecord",
     "SafeBaseUrl",
     "CappedExponentialBackoff",
     "IterableErrorHandler",
     "SkipPersistentServerErrors",
     "CampaignMetricsRecord",
+    "TypedCsvCells",
     "RenameStateCursor",
 ]

@@ -2,7 +2,7 @@
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, Dict, FrozenSet, Optional, Sequence
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple
 
 UTC_SUFFIX = " +00:00"
 ISO_UTC_SUFFIX = "+00:00"
@@ -19,9 +19,14 @@ PARSE_FORMATS = (
 def iso_utc(value: Any) -> Optional[str]:
     """Iterable's `2021-04-14 16:25:55 +00:00` as ISO-8601 UTC `2021-04-14T16:25:55+00:00`.
 
-    Fractions of a second are kept. Values that are not a timestamp give None.
+    Fractions of a second are kept; a date alone is its midnight UTC. Values that are not a
+    timestamp give None.
     """
-    if not isinstance(value, str) or len(value) < 19:
+    if not isinstance(value, str):
+        return None
+    if len(value) == 10 and value[4] == "-" and value[7] == "-":
+        return f"{value}T00:00:00{ISO_UTC_SUFFIX}" if _parse_to_iso_utc(f"{value} 00:00:00") else None
+    if len(value) < 19:
         return None
     if value.endswith(UTC_SUFFIX) and value[10] == " ":
         return f"{value[:10]}T{value[11:-7]}{ISO_UTC_SUFFIX}"
@@ -43,6 +48,29 @@ def _parse_to_iso_utc(value: str) -> Optional[str]:
     return None
 
 
+PYTHON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
+
+
+def value_types(properties: Mapping[str, Any]) -> Dict[str, Tuple[str, ...]]:
+    """The JSON types each declared property accepts (besides null); untyped properties are left out."""
+    accepted: Dict[str, Tuple[str, ...]] = {}
+    for name, spec in properties.items():
+        declared = spec.get("type") if isinstance(spec, dict) else None
+        names = (declared,) if isinstance(declared, str) else tuple(declared or ())
+        names = tuple(t for t in names if t in PYTHON_TYPES)
+        if names:
+            accepted[name] = names
+    return accepted
+
+
+def fits(value: Any, json_types: Tuple[str, ...]) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):  # a bool is an int to Python, not to JSON schema
+        return "boolean" in json_types
+    return any(isinstance(value, PYTHON_TYPES[t]) for t in json_types if t != "boolean")
+
+
 def content_key(line: bytes) -> str:
     """A stable key for an export line: Iterable's events carry no id of their own."""
     return hashlib.blake2b(line, digest_size=16).hexdigest()
@@ -55,7 +83,8 @@ class RecordShaper:
     - `key_field` gets the primary key: the first of `identity_fields` the record has (users:
       email, else `userId:<userId>`), or else the content key of the raw line (events);
     - keys the stream's schema does not declare move into the `overflow_field` object, so
-      destinations that keep only declared columns lose nothing.
+      destinations that keep only declared columns lose nothing; with `checked_types`, so do
+      values whose type does not fit their declared column (an array in a `string` user field).
     """
 
     def __init__(
@@ -66,6 +95,7 @@ class RecordShaper:
         key_field: Optional[str],
         overflow_field: Optional[str],
         identity_fields: Sequence[str] = (),
+        checked_types: Optional[Mapping[str, Tuple[str, ...]]] = None,
     ) -> None:
         self.cursor_field = cursor_field
         self._other_timestamps = tuple(f for f in timestamp_fields if f != cursor_field)
@@ -73,6 +103,7 @@ class RecordShaper:
         self._key_field = key_field
         self._overflow_field = overflow_field
         self._identity_fields = tuple(identity_fields)
+        self._checked_types = dict(checked_types or {})
 
     def shape(self, record: Dict[str, Any], line: bytes, cursor_iso: Optional[str]) -> Dict[str, Any]:
         if cursor_iso is not None:
@@ -81,7 +112,7 @@ class RecordShaper:
             value = record.get(name)
             if value is not None:
                 record[name] = iso_utc(value) or value
-        if self._overflow_field and not self._declared.issuperset(record.keys()):
+        if self._overflow_field and (self._checked_types or not self._declared.issuperset(record.keys())):
             record = self._move_undeclared(record)
         if self._key_field:
             record[self._key_field] = self._key(record, line)
@@ -101,9 +132,14 @@ class RecordShaper:
         for name, value in record.items():
             if name == self._overflow_field and isinstance(value, dict):
                 continue
-            if name in self._declared and name != self._overflow_field:
+            if name in self._declared and name != self._overflow_field and self._fits(name, value):
                 declared[name] = value
             else:
                 overflow[name] = value
-        declared[self._overflow_field] = overflow
+        if overflow or existing is not None:
+            declared[self._overflow_field] = overflow
         return declared
+
+    def _fits(self, name: str, value: Any) -> bool:
+        json_types = self._checked_types.get(name)
+        return json_types is None or fits(value, json_types)

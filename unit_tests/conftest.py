@@ -56,6 +56,12 @@ def final_state(output: EntrypointOutput) -> Dict[str, Any]:
     return output.most_recent_state.stream_state.__dict__
 
 
+@pytest.fixture(autouse=True)
+def no_custom_user_fields(requests_mock) -> None:
+    """Every test's project has no custom user fields unless the test registers some."""
+    requests_mock.get(f"{API}/users/getFields", json={"fields": {}})
+
+
 @pytest.fixture
 def config() -> Dict[str, Any]:
     return make_config()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from source_iterable.export_records import RecordShaper, content_key, iso_utc
+from source_iterable.export_records import RecordShaper, content_key, fits, iso_utc, value_types
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,38 @@ def test_a_record_with_only_declared_fields_is_left_as_it_is():
     shaped = shaper.shape({"createdAt": "x", "email": "a@b.c"}, b"line", "2024-01-01T00:00:00+00:00")
 
     assert shaped == {"createdAt": "2024-01-01T00:00:00+00:00", "email": "a@b.c", "eventHash": content_key(b"line")}
+
+
+def test_a_date_alone_is_its_midnight_utc():
+    assert iso_utc("1954-07-03") == "1954-07-03T00:00:00+00:00"
+    assert iso_utc("1954-13-03") is None
+
+
+def test_user_values_that_do_not_fit_their_declared_type_are_kept_in_data_fields():
+    shaper = RecordShaper(
+        cursor_field="profileUpdatedAt",
+        timestamp_fields=frozenset({"profileUpdatedAt"}),
+        declared_fields=frozenset({"email", "interests", "isVip", "points", "dataFields", "userKey"}),
+        key_field="userKey",
+        overflow_field="dataFields",
+        identity_fields=("email",),
+        checked_types=value_types(
+            {"interests": {"type": ["string", "null"]}, "isVip": {"type": ["boolean", "null"]}, "points": {"type": ["integer", "null"]}}
+        ),
+    )
+
+    shaped = shaper.shape({"email": "a@b.c", "interests": ["golf", "chess"], "isVip": True, "points": 3}, b"{}", None)
+
+    assert shaped == {
+        "email": "a@b.c",
+        "isVip": True,
+        "points": 3,
+        "dataFields": {"interests": ["golf", "chess"]},
+        "userKey": "a@b.c",
+    }
+
+
+def test_json_types_are_checked_the_json_way():
+    assert fits(True, ("boolean",)) and not fits(True, ("integer",))
+    assert fits(3, ("number",)) and fits(3.5, ("number",)) and not fits(3.5, ("integer",))
+    assert fits(None, ("string",))

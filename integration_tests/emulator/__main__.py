@@ -30,7 +30,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--max-page-size", type=int, default=defaults.max_page_size)
     parser.add_argument("--api-key", default=defaults.api_key)
     parser.add_argument("--rate-limits", action="store_true", help="enforce Iterable's rate limits")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies rate-limit windows")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="multiplies rate-limit windows and export job durations")
     parser.add_argument("--indexing-delay-max-s", type=float, default=0.0, help="late indexing of export records")
     return parser.parse_args()
 

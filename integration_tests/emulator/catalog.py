@@ -28,6 +28,9 @@ LIST_TYPES = ["Standard", "Dynamic", "Suppression"]
 LABELS = [[], [], ["promo"], ["newsletter", "q1"]]
 STAFF = ["ops@example.com", "marketing@example.com", "crm-team@example.com"]
 METADATA_TABLES = ["products", "stores", "coupons"]
+SENDERS = [("Example Shop", "news@example.com"), ("Example Support", "support@example.com"),
+           ("Lena from Example", "lena@mail.example.net")]
+LOCALES = ["en", "en", "de", "fr"]
 _DAY_MS = 86_400_000
 
 
@@ -49,6 +52,7 @@ class Catalog:
         self.users = Users(
             config.seed, config.users, [lst["id"] for lst in self.lists],
             [c["id"] for c in self.channels], [m["id"] for m in self.message_types],
+            config.unlisted_user_field_every, config.user_fields_of_every_type,
         )
         self._templates = self._build_templates()
         self.campaigns = self._build_campaigns()
@@ -176,6 +180,40 @@ class Catalog:
             record["updatedAt"] = edits.get(record["templateId"], record["updatedAt"])
             found.append(record)
         return found
+
+    def email_template(self, template_id: int) -> dict | None:
+        """``templates/email/get`` of an Email template: its listing fields (``updatedAt`` edits
+        included) followed by its content; ``None`` for unknown ids and other media.
+
+        Contents carry non-ASCII text, quotes and Handlebars so that connectors store them verbatim.
+        """
+        found = [rec for _, medium, rec in self._templates if medium == "Email" and rec["templateId"] == template_id]
+        if not found:
+            return None
+        record = copy.deepcopy(found[0])
+        with self._lock:
+            record["updatedAt"] = self._template_edits.get(template_id, record["updatedAt"])
+        h = self._hash("emailTemplate", template_id)
+        from_name, from_email = pick(SENDERS, h)
+        topic = pick(["Spring deals", "Your weekly digest", "Grüße & news", "We miss you"], h >> 4)
+        subject = f"{record['name']}: {topic}"
+        preheader = pick(["Don't miss out — 20% off", "Fresh picks for {{firstName}}", ""], h >> 8)
+        body = f"Hello {{{{firstName}}}}, here is “{record['name']}”."
+        record.update({
+            "fromName": from_name, "fromEmail": from_email, "replyToEmail": "support@example.com",
+            "subject": subject, "preheaderText": preheader, "ccEmails": [], "bccEmails": [],
+            "html": f'<html><body><p style="color:#333">{body}</p>'
+                    f'<a href="https://example.com/?id={template_id}">Shop</a></body></html>',
+            "plainText": f"{body}\nShop: https://example.com/?id={template_id}",
+            "locale": pick(LOCALES, h >> 12), "isDefaultLocale": True,
+            "metadata": {"designTool": pick(["html", "dragAndDrop"], h >> 16)} if h & 32 else {},
+            "googleAnalyticsCampaignName": f"tpl-{template_id}" if h & 64 else None,
+            "linkParams": [{"key": "utm_source", "value": "iterable"}] if h & 128 else [],
+            "dataFeedIds": [], "cacheDataFeed": False, "mergeDataFeedContext": False,
+        })
+        if record["googleAnalyticsCampaignName"] is None:
+            del record["googleAnalyticsCampaignName"]
+        return record
 
     def edit_template(self, template_id: int, updated_at_ms: int) -> None:
         """Pretend someone edited the template at ``updated_at_ms`` (epoch ms)."""

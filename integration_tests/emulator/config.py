@@ -26,6 +26,21 @@ class EmulatorConfig:
             to force several pages out of few items.
         fractional_seconds_ratio: share of event records whose ``createdAt`` has milliseconds.
         api_key: the only key the server accepts.
+        unavailable_data_types: the project's plan lacks these data types (any spelling), e.g.
+            ``{"whatsAppSend"}``: a sync export or an export job of one answers 400 ``BadParams``
+            exactly as for an unknown ``dataTypeName`` (what Iterable answers for a type a project
+            does not have is not documented; the same answer is the one a connector cannot tell
+            apart, so it must handle it), and ``userEvents`` leaves such events out. The data is
+            still generated: ``EmulatorData.export_records`` says what the project would hold.
+        unlisted_user_field_every: if set, every K-th user (index ``% K == K - 1``) carries
+            ``users.UNLISTED_USER_FIELD``, a field ``users/getFields`` does not list (one added
+            after the connector read the fields).
+        user_fields_of_every_type: users also carry a ``nested`` field (``devices``) and a
+            ``geo_location`` one (``lastKnownLocation``), so that ``users/getFields`` lists every
+            Iterable field type. Off by default to keep the ``user`` records other tests expect.
+        experiment_metrics_header: ``"camelCase"`` (``campaignId,experimentId,...``, the names
+            Matatika's tap reports; Iterable's real header is not documented) or ``"readable"``
+            (``Campaign Id,Experiment Id,...``, the style of ``campaigns/metrics``).
     """
 
     seed: int = 1
@@ -40,6 +55,10 @@ class EmulatorConfig:
     max_page_size: int = 1000
     fractional_seconds_ratio: float = 0.1
     api_key: str = "emulator-api-key"
+    unavailable_data_types: frozenset[str] = frozenset()
+    unlisted_user_field_every: int | None = None
+    user_fields_of_every_type: bool = False
+    experiment_metrics_header: str = "camelCase"
     start_ms: int = field(init=False, repr=False)
     end_ms: int = field(init=False, repr=False)
 
@@ -54,6 +73,14 @@ class EmulatorConfig:
             if None in counts:
                 raise ValueError(f"Unknown data types in records_per_type: {sorted(self.records_per_type)}")
             object.__setattr__(self, "records_per_type", counts)
+        unavailable = {canonical_type(name) for name in self.unavailable_data_types}
+        if None in unavailable:
+            raise ValueError(f"Unknown data types in unavailable_data_types: {sorted(self.unavailable_data_types)}")
+        object.__setattr__(self, "unavailable_data_types", frozenset(unavailable))
+        if self.experiment_metrics_header not in ("camelCase", "readable"):
+            raise ValueError("experiment_metrics_header must be 'camelCase' or 'readable'")
+        if self.unlisted_user_field_every is not None and self.unlisted_user_field_every < 1:
+            raise ValueError("unlisted_user_field_every must be at least 1")
         object.__setattr__(self, "start_ms", start_ms)
         object.__setattr__(self, "end_ms", end_ms)
 

@@ -15,6 +15,7 @@ import orjson
 from .catalog import METADATA_TABLES, Catalog
 from .config import EmulatorConfig
 from .event_types import EVENT_TYPES, canonical_type
+from .experiments import Experiments
 from .metrics import CampaignMetrics
 from .randomness import IndexHash, mix64, pick, salt
 from .records import MESSAGE_KINDS, ExportStream, RecordContext
@@ -39,6 +40,7 @@ class EmulatorData:
         self._context = RecordContext(self.config, self.catalog, IndexHash(self.config.seed))
         self._streams = {name: ExportStream(self.config, self._context, et) for name, et in EVENT_TYPES.items()}
         self._metrics = CampaignMetrics(self.config.seed, self.catalog.campaigns)
+        self._experiments = Experiments(self.config.seed, self.catalog.campaigns, self.config.experiment_metrics_header)
         rng = random.Random(self.config.seed)
         self._permutations = [tuple(rng.sample(range(SHUFFLE_BLOCK), SHUFFLE_BLOCK)) for _ in range(8)]
         self._user_events_salt = salt(self.config.seed, "userEvents")
@@ -55,6 +57,13 @@ class EmulatorData:
         ``[0, indexing_delay_max_ms]``, so records become visible out of order.
         """
         stream = self._stream(data_type)
+        for order in self.export_orders(data_type, start_s, end_s, now_ms, indexing_delay_max_ms):
+            yield stream.lines(order)
+
+    def export_orders(self, data_type: str, start_s: int, end_s: int, now_ms: int | None = None,
+                      indexing_delay_max_ms: int = 0) -> Iterator[list[int]]:
+        """The record indexes behind ``export_blocks``, block by block in served order."""
+        stream = self._stream(data_type)
         indexes = range(stream.count)
         lo, hi = bisect_left(indexes, start_s, key=stream.second), bisect_left(indexes, end_s, key=stream.second)
         filtered = now_ms is not None and now_ms < end_s * 1000 + indexing_delay_max_ms
@@ -66,7 +75,11 @@ class EmulatorData:
                 order = [i for i in order
                          if stream.cursor_ms(i)[0] + stream.indexing_delay_ms(i, indexing_delay_max_ms) <= now_ms]
             if order:
-                yield stream.lines(order)
+                yield order
+
+    def export_lines(self, data_type: str, indexes: list[int]) -> list[str]:
+        """Serialized records (without newline) of ``data_type`` at these indexes, in that order."""
+        return self._stream(data_type).lines(indexes)
 
     def export_records(self, data_type: str, start, end, *, now=None,
                        indexing_delay_max_s: float = 0.0) -> Iterator[dict]:
@@ -93,6 +106,12 @@ class EmulatorData:
         first = bisect_left(indexes, to_epoch_s(start), key=stream.second)
         return bisect_left(indexes, to_epoch_s(end), key=stream.second) - first
 
+    def available_type(self, name: str) -> str | None:
+        """The canonical name of a ``dataTypeName`` the project has, ``None`` if it is unknown or
+        not in the project's plan (``EmulatorConfig.unavailable_data_types``)."""
+        data_type = canonical_type(name)
+        return None if data_type in self.config.unavailable_data_types else data_type
+
     def _stream(self, data_type: str) -> ExportStream:
         name = canonical_type(data_type)
         if name is None:
@@ -105,6 +124,10 @@ class EmulatorData:
         """Every user profile, in user order (the ``user`` export serves the same records, shuffled)."""
         stream = self._streams["user"]
         return [orjson.loads(line) for line in stream.lines(list(range(stream.count)))]
+
+    def user_fields(self) -> dict[str, str]:
+        """What ``users/getFields`` lists: field name (dotted for sub-fields) -> Iterable type."""
+        return self.catalog.users.fields()
 
     def lists(self) -> list[dict]:
         return copy.deepcopy(self.catalog.lists)
@@ -129,6 +152,8 @@ class EmulatorData:
             etype = EVENT_TYPES[pick(USER_EVENT_TYPES, h >> 3)]
             if etype.name == "customEvent" and not include_custom_events:
                 continue
+            if etype.name in config.unavailable_data_types:
+                continue
             ms = config.start_ms + (h >> 11) % config.span_ms // 1000 * 1000
             indexed = fmt.event(ms + (h >> 40) % 400 * 1000)
             internal = {"documentCreatedAt": indexed, "documentUpdatedAt": indexed}
@@ -150,6 +175,23 @@ class EmulatorData:
 
     def campaign_metrics_csv(self, campaign_ids: list[int]) -> str:
         return self._metrics.csv(campaign_ids)
+
+    def experiments(self) -> list[dict]:
+        """Every experiment: ``id``, ``campaignId``, ``templateIds`` (control first) and its details."""
+        return copy.deepcopy(self._experiments.experiments)
+
+    def experiment_metrics_rows(self, campaign_ids: list[int] | None = None,
+                                experiment_ids: list[int] | None = None) -> list[dict[str, str]]:
+        """Rows of the ``experiments/metrics`` CSV, as ``csv.DictReader`` reads them (see ``Experiments.rows``)."""
+        return self._experiments.rows(campaign_ids, experiment_ids)
+
+    def experiment_metrics_csv(self, campaign_ids: list[int] | None = None,
+                               experiment_ids: list[int] | None = None) -> str:
+        return self._experiments.csv(campaign_ids, experiment_ids)
+
+    def email_template(self, template_id: int) -> dict | None:
+        """What ``templates/email/get`` serves for this id; ``None`` for unknown or non-email templates."""
+        return self.catalog.email_template(template_id)
 
     def templates(self, template_type: str | None = None, medium: str | None = None,
                   start=None, end=None) -> list[dict]:

@@ -1,7 +1,11 @@
 """The log of requests the emulator served, for tests to assert on pacing, retries and windows."""
 
+import re
 import threading
 from dataclasses import dataclass, field
+
+_IDS = [(re.compile(r"^/api/export/\d+(?=/files$|$)"), "/api/export/{jobId}"),
+        (re.compile(r"^/files/\d+/[^/]+$"), "/files/{jobId}/{file}")]
 
 
 @dataclass
@@ -9,8 +13,11 @@ class RequestRecord:
     """One served request.
 
     Attributes:
-        method, path: e.g. ``GET`` and ``/api/export/data.json`` (no query string).
+        method, path: e.g. ``GET`` and ``/api/export/data.json`` (no query string); file downloads
+            (pre-signed URLs of export jobs) have paths ``/files/{jobId}/{file}``, outside ``/api``.
         query: parsed query parameters, each a list of values.
+        body: the parsed JSON body of a POST (the raw text if it is not JSON), else ``None``.
+        api_key_sent: the request carried an ``Api-Key`` or ``Api_Key`` header (never its value).
         status: HTTP status sent (0 if the client went away before headers were sent).
         started, ended: ``time.monotonic()`` at arrival and after the last byte or the cut (0.0
             while the request is in flight).
@@ -27,6 +34,16 @@ class RequestRecord:
     cut: bool = False
     records: int = 0
     malformed: int = 0
+    body: object = None
+    api_key_sent: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        """The path with ids replaced, e.g. ``/api/export/{jobId}/files`` or ``/files/{jobId}/{file}``."""
+        for pattern, template in _IDS:
+            if pattern.match(self.path):
+                return pattern.sub(template, self.path)
+        return self.path
 
     def param(self, name: str) -> str | None:
         """The first value of query parameter ``name``."""
@@ -49,10 +66,16 @@ class RequestLog:
         with self._lock:
             return list(self._records)
 
-    def to(self, path: str) -> list[RequestRecord]:
-        """Requests to ``path``, given as ``export/data.json`` or ``/api/export/data.json``."""
+    def to(self, path: str, method: str | None = None) -> list[RequestRecord]:
+        """Requests to ``path``, given as ``export/data.json`` or ``/api/export/data.json``, or to an
+        ``endpoint`` such as ``export/{jobId}/files`` or ``/files/{jobId}/{file}``; of ``method`` if given."""
         wanted = path if path.startswith("/") else f"/api/{path}"
-        return [r for r in self.all() if r.path == wanted]
+        return [r for r in self.all()
+                if (r.path == wanted or r.endpoint == wanted) and method in (None, r.method)]
+
+    def file_downloads(self) -> list[RequestRecord]:
+        """Requests to export file URLs (valid or not)."""
+        return [r for r in self.all() if r.path.startswith("/files/")]
 
     def clear(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ from .config import EmulatorConfig
 from .data import EmulatorData
 from .faults import Faults
 from .handler import ApiHandler
+from .jobs import ExportJobs
 from .requestlog import RequestLog, RequestRecord
 
 
@@ -34,8 +35,9 @@ class IterableEmulator:
 
     Attributes:
         config, data: what the project contains (``data`` answers what a test should expect).
-        faults: fault switches, mutable while the server runs.
-        requests: log of served requests.
+        faults: fault switches, mutable while the server runs (export job knobs included).
+        jobs: the asynchronous export jobs (``ExportJobs``): their states over time, files and records.
+        requests: log of served requests, file downloads included.
         api_key: the key every request must carry in ``Api-Key`` (or ``Api_Key``).
         base_url: ``http://127.0.0.1:PORT/api``, set once started.
     """
@@ -44,6 +46,7 @@ class IterableEmulator:
         self.config = config or EmulatorConfig()
         self.data = EmulatorData(self.config)
         self.faults = Faults()
+        self.jobs = ExportJobs(self.data, self.faults)
         self.requests = RequestLog()
         self.api_key = self.config.api_key
         self._address = (host, port)
@@ -71,9 +74,10 @@ class IterableEmulator:
             self._thread.join()
             self._server = self._thread = None
 
-    def requests_to(self, path: str) -> list[RequestRecord]:
-        """Served requests to ``path`` (``export/data.json`` or ``/api/export/data.json``), oldest first."""
-        return self.requests.to(path)
+    def requests_to(self, path: str, method: str | None = None) -> list[RequestRecord]:
+        """Served requests to ``path`` (``export/data.json`` or ``/api/export/data.json``) or to an
+        endpoint with ids (``export/{jobId}/files``, ``/files/{jobId}/{file}``), oldest first."""
+        return self.requests.to(path, method)
 
     def __enter__(self) -> "IterableEmulator":
         return self.start()

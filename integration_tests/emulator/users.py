@@ -11,6 +11,26 @@ SIGNUP_SOURCES = ["Import", "API", "ListAPI", "WebForm"]
 INTERESTS = ["running", "cooking", "travel", "jazz", "gardening", "chess"]
 _DAY_MS = 86_400_000
 
+# ``users/getFields`` types of what ``Users.profile`` serves. Iterable names a field's type after its
+# elements for arrays (``emailListIds`` is ``long``), calls an object ``object`` and lists its
+# sub-fields as dotted names, and calls an array of objects ``nested``.
+STANDARD_USER_FIELDS = {
+    "email": "string", "userId": "string", "signupDate": "date", "signupSource": "string",
+    "profileUpdatedAt": "date", "emailListIds": "long", "unsubscribedChannelIds": "long",
+    "unsubscribedMessageTypeIds": "long", "phoneNumber": "string",
+    "itblInternal": "object", "itblInternal.emailDomain": "string",
+}
+CUSTOM_USER_FIELDS = {
+    "firstName": "string", "lastName": "string", "loyaltyPoints": "long", "lifetimeValue": "double",
+    "isVip": "boolean", "birthday": "date", "address": "object", "address.city": "string",
+    "address.country": "string", "address.zip": "string", "interests": "string",
+}
+EVERY_TYPE_USER_FIELDS = {
+    "devices": "nested", "devices.token": "string", "devices.platform": "string",
+    "devices.endpointEnabled": "boolean", "lastKnownLocation": "geo_location",
+}
+UNLISTED_USER_FIELD = "referralCode"
+
 
 class Users:
     """The project's users, each a pure function of (seed, index).
@@ -21,8 +41,11 @@ class Users:
     a hybrid project).
     """
 
-    def __init__(self, seed: int, count: int, list_ids: list[int], channel_ids: list[int], message_type_ids: list[int]):
+    def __init__(self, seed: int, count: int, list_ids: list[int], channel_ids: list[int], message_type_ids: list[int],
+                 unlisted_field_every: int | None = None, every_field_type: bool = False):
         self._salt = salt(seed, "users")
+        self._unlisted_every = unlisted_field_every
+        self._every_type = every_field_type
         self._list_ids = list_ids
         self._channel_ids = channel_ids
         self._message_type_ids = message_type_ids
@@ -71,6 +94,12 @@ class Users:
             self._by_identifier = table
         return self._by_identifier.get(identifier)
 
+    def fields(self) -> dict[str, str]:
+        """What ``users/getFields`` answers: every field ``profile`` serves, by name, with its type
+        (``UNLISTED_USER_FIELD`` excepted)."""
+        fields = STANDARD_USER_FIELDS | CUSTOM_USER_FIELDS
+        return fields | EVERY_TYPE_USER_FIELDS if self._every_type else fields
+
     def profile(self, i: int, updated_ms: int, fmt: TimestampFormatter) -> dict:
         """The ``user`` export record of user ``i`` last updated at ``updated_ms``.
 
@@ -100,4 +129,14 @@ class Users:
             record["interests"] = [INTERESTS[first], INTERESTS[(first + 1 + (h >> 6) % 3) % len(INTERESTS)]]
         if h & 128:
             record["phoneNumber"] = self.phone(i)
+        if self._every_type:
+            record["devices"] = [
+                {"token": f"tok-{h >> 8 & 0xFFFFFF:06x}-{k}", "platform": pick(["APNS", "GCM"], h >> k),
+                 "endpointEnabled": bool(h >> (k + 3) & 1)}
+                for k in range(1 + (h >> 2) % 2)
+            ]
+            record["lastKnownLocation"] = {"lat": round((h >> 24) % 18000 / 100 - 90, 2),
+                                           "lon": round((h >> 40) % 36000 / 100 - 180, 2)}
+        if self._unlisted_every and i % self._unlisted_every == self._unlisted_every - 1:
+            record[UNLISTED_USER_FIELD] = f"ref-{h >> 12 & 0xFFFFF:05x}"
         return record

@@ -1,0 +1,194 @@
+"""Reading an export window through Iterable's asynchronous export jobs (beta).
+
+`POST export/start` starts a job for a data type and date window; `GET export/{jobId}/files` gives
+its state and the files written so far, at pre-signed URLs that expire after 30 minutes; each file
+is JSONL of at most 10 MB. Iterable runs at most 4 jobs per organization at once and allows 1 job
+request per second per organization; the rate budget in the manifest paces the job requests.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional
+
+import requests
+from airbyte_cdk.sources.declarative.requesters.requester import Requester
+
+logger = logging.getLogger("airbyte")
+
+TERMINAL_STATES = {"completed", "failed", "cancelled"}
+JSONL_FORMAT = "application/x-json-stream"
+FILE_TIMEOUT_S = (60, 300)
+
+
+class JobFailed(Exception):
+    """The job ended as `failed` or `cancelled`, or a file could not be downloaded: retry the window."""
+
+
+class JobTruncated(Exception):
+    """Iterable stopped the job at its size cap (`exportTruncated`): read the window in halves."""
+
+
+@dataclass
+class JobFile:
+    name: str
+    url: str
+
+
+class LiveJobs:
+    """Jobs this process started and has not seen end, so an interrupted sync can cancel them.
+
+    Process-wide on purpose: a SIGTERM handler must reach the jobs of every stream.
+    """
+
+    _lock = threading.Lock()
+    _cancellers: Dict[int, Callable[[], None]] = {}
+
+    @classmethod
+    def add(cls, job_id: int, cancel: Callable[[], None]) -> None:
+        with cls._lock:
+            cls._cancellers[job_id] = cancel
+
+    @classmethod
+    def discard(cls, job_id: int) -> None:
+        with cls._lock:
+            cls._cancellers.pop(job_id, None)
+
+    @classmethod
+    def cancel_all(cls) -> None:
+        with cls._lock:
+            cancellers = list(cls._cancellers.items())
+            cls._cancellers.clear()
+        for job_id, cancel in cancellers:
+            try:
+                cancel()
+            except Exception as error:  # best effort while shutting down
+                logger.warning(f"Could not cancel Iterable export job {job_id}: {error}")
+
+
+@dataclass
+class ExportJobReader:
+    """Starts one export job for a window and yields the lines of its files, in file order.
+
+    Files are downloaded as they appear, `parallel_downloads` at a time, without the API key (the
+    URLs are pre-signed). An expired URL (403) or a dropped download is fetched again with a fresh
+    URL, up to `download_attempts` times. A job this reader started is cancelled if the read ends
+    before the job does (failure, interruption).
+
+    Attributes:
+        start_requester / files_requester / cancel_requester: the job endpoints (budget included).
+        stream: the stream name, for the logs.
+        poll_seconds: the least time between two `files` calls for one job.
+    """
+
+    start_requester: Requester
+    files_requester: Requester
+    cancel_requester: Requester
+    stream: str
+    poll_seconds: float = 5.0
+    parallel_downloads: int = 3
+    download_attempts: int = 4
+    sleep: Callable[[float], None] = time.sleep
+    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def lines(self, data_type: str, start: str, end: str) -> Iterator[bytes]:
+        job_id = self._start(data_type, start, end)
+        LiveJobs.add(job_id, lambda: self._cancel(job_id))
+        finished = False
+        try:
+            yield from self._files_lines(job_id)
+            finished = True
+        finally:
+            LiveJobs.discard(job_id)
+            if not finished:
+                self._cancel(job_id)
+
+    def _start(self, data_type: str, start: str, end: str) -> int:
+        response = self.start_requester.send_request(
+            request_body_json={
+                "dataTypeName": data_type,
+                "outputFormat": JSONL_FORMAT,
+                "startDateTime": start,
+                "endDateTime": end,
+            }
+        )
+        job_id = int(response.json()["jobId"])
+        logger.info(f"{self.stream}: started Iterable export job {job_id} for {data_type} [{start}, {end}).")
+        return job_id
+
+    def _files_lines(self, job_id: int) -> Iterator[bytes]:
+        listed: List[JobFile] = []
+        downloads: Dict[str, Future] = {}
+        next_file = 0
+        with ThreadPoolExecutor(max_workers=self.parallel_downloads, thread_name_prefix="iterable-files") as pool:
+            while True:
+                state, truncated, new_files = self._poll(job_id, listed[-1].name if listed else None)
+                listed.extend(new_files)
+                while next_file < len(listed):
+                    self._prefetch(pool, listed, next_file, downloads)
+                    body = self._body(job_id, listed[next_file], downloads.pop(listed[next_file].name))
+                    yield from body.split(b"\n")
+                    next_file += 1
+                if state == "completed":
+                    if truncated:
+                        raise JobTruncated(f"job {job_id} reached Iterable's export size cap")
+                    return
+                if state in TERMINAL_STATES:
+                    raise JobFailed(f"job {job_id} ended as {state}")
+                self.sleep(self.poll_seconds)
+
+    def _poll(self, job_id: int, after: Optional[str]):
+        params = {"startAfter": after} if after else {}
+        response = self.files_requester.send_request(path=f"{job_id}/files", request_params=params)
+        answer = response.json()
+        files = [JobFile(item["file"], item["url"]) for item in answer.get("files", [])]
+        return str(answer.get("jobState", "")).lower(), bool(answer.get("exportTruncated")), files
+
+    def _prefetch(self, pool: ThreadPoolExecutor, listed: List[JobFile], first: int, downloads: Dict[str, Future]) -> None:
+        for job_file in listed[first : first + self.parallel_downloads]:
+            if job_file.name not in downloads:
+                downloads[job_file.name] = pool.submit(self._download, job_file.url)
+
+    def _body(self, job_id: int, job_file: JobFile, download: Future) -> bytes:
+        """The file's bytes; an expired URL or a dropped download is tried again with a fresh URL."""
+        try:
+            return download.result()
+        except (requests.RequestException, OSError) as error:
+            failure: BaseException = error
+        for _ in range(1, self.download_attempts):
+            logger.warning(
+                f"{self.stream}: downloading {job_file.name} of export job {job_id} failed ({failure}); "
+                "fetching it again with a fresh URL."
+            )
+            try:
+                return self._download(self._fresh_url(job_id, job_file.name))
+            except (requests.RequestException, OSError) as error:
+                failure = error
+        raise JobFailed(f"file {job_file.name} of job {job_id} failed {self.download_attempts} times: {failure}") from failure
+
+    def _fresh_url(self, job_id: int, name: str) -> str:
+        after = None
+        while True:
+            state, _, files = self._poll(job_id, after)
+            for job_file in files:
+                if job_file.name == name:
+                    return job_file.url
+            if not files:
+                raise JobFailed(f"file {name} is no longer listed for job {job_id} (state {state})")
+            after = files[-1].name
+
+    def _download(self, url: str) -> bytes:
+        # A plain session: the URL is pre-signed, and the API key must never leave for it.
+        with self._session.get(url, timeout=FILE_TIMEOUT_S, stream=True) as response:
+            response.raise_for_status()
+            return response.content
+
+    def _cancel(self, job_id: int) -> None:
+        try:
+            self.cancel_requester.send_request(path=str(job_id))
+            logger.info(f"{self.stream}: cancelled Iterable export job {job_id}.")
+        except Exception as error:
+            logger.warning(f"{self.stream}: could not cancel Iterable export job {job_id}: {error}")
+

@@ -1,0 +1,77 @@
+"""users: the project's user fields become typed columns."""
+
+from airbyte_cdk.models import SyncMode
+
+from source_iterable.user_fields import user_field_properties
+from unit_tests.conftest import API, discover_streams, make_config, records_of, read_stream
+from unit_tests.export_mocks import Body, in_window, jsonl, serve_export
+
+FIELDS = {
+    "email": "string",
+    "firstName": "string",
+    "loyaltyPoints": "long",
+    "lifetimeValue": "double",
+    "isVip": "boolean",
+    "birthday": "date",
+    "address": "object",
+    "address.city": "string",
+    "address.geo": "geo_location",
+    "devices": "nested",
+    "devices.token": "string",
+    "itblInternal.emailDomain": "string",
+    "mystery": "someNewType",
+}
+
+
+def test_iterable_field_types_become_json_schema_types():
+    properties = user_field_properties(FIELDS)
+
+    assert properties["loyaltyPoints"]["type"] == ["integer", "null"]
+    assert properties["lifetimeValue"]["type"] == ["number", "null"]
+    assert properties["isVip"]["type"] == ["boolean", "null"]
+    assert properties["birthday"]["format"] == "date-time"
+    assert properties["address"]["properties"]["city"] == {"type": ["string", "null"]}
+    assert properties["address"]["properties"]["geo"]["properties"]["lat"] == {"type": ["number", "null"]}
+    assert properties["devices"]["items"]["properties"]["token"] == {"type": ["string", "null"]}
+    assert properties["itblInternal.emailDomain"] == {"type": ["string", "null"]}, "a dotted key, not an object"
+    assert properties["mystery"] == {}, "an unknown type accepts any value"
+
+
+def test_discover_declares_the_projects_user_fields(requests_mock):
+    requests_mock.get(f"{API}/users/getFields", json={"fields": FIELDS})
+
+    catalog = {s.name: s for s in discover_streams(make_config()).catalog.catalog.streams}
+    properties = catalog["users"].json_schema["properties"]
+
+    assert properties["loyaltyPoints"]["type"] == ["integer", "null"]
+    assert properties["profileUpdatedAt"]["format"] == "date-time", "standard fields stay as declared"
+    assert properties["userKey"]["type"] == "string"
+
+
+def test_discover_stays_green_when_user_fields_cannot_be_read(requests_mock):
+    requests_mock.get(f"{API}/users/getFields", status_code=403, json={"code": "Forbidden"})
+
+    output = discover_streams(make_config())
+
+    properties = {s.name: s for s in output.catalog.catalog.streams}["users"].json_schema["properties"]
+    assert "dataFields" in properties and "loyaltyPoints" not in properties
+
+
+def test_declared_custom_fields_stay_top_level_and_unknown_ones_go_to_data_fields(requests_mock):
+    requests_mock.get(f"{API}/users/getFields", json={"fields": {"loyaltyPoints": "long", "birthday": "date"}})
+    users = [
+        {
+            "email": "a@example.com",
+            "profileUpdatedAt": "2024-01-05 10:00:00 +00:00",
+            "loyaltyPoints": 7,
+            "birthday": "1990-02-03 00:00:00 +00:00",
+            "appearedLater": "x",
+        }
+    ]
+    serve_export(requests_mock, lambda request: Body(jsonl(in_window(users, request, "profileUpdatedAt"))))
+
+    (record,) = records_of(read_stream("users", make_config(end_date="2024-02-01T00:00:00Z"), SyncMode.incremental))
+
+    assert record["loyaltyPoints"] == 7
+    assert record["birthday"] == "1990-02-03T00:00:00+00:00", "declared dates become ISO-8601 UTC"
+    assert record["dataFields"] == {"appearedLater": "x"}, "a field getFields did not list is kept, not dropped"
