@@ -29,6 +29,7 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.export_records import iso_utc
+from source_iterable.export_jobs import DeleteRequester
 from source_iterable.export_retriever import AdaptiveExportWindows
 from source_iterable.user_fields import UserFieldsSchema
 
@@ -163,27 +164,6 @@ def _error_code(response: requests.Response) -> str:
 
 
 @dataclass
-class CampaignMetricsRecord(RecordTransformation):
-    """Turns one CSV row of `campaigns/metrics` into `{"id": <int>, "data": {<metric>: value}}`.
-
-    Numeric cells become numbers, other cells stay strings, empty cells are dropped. Metric
-    names differ per medium and change over time, so they stay keys of `data` (upstream's shape).
-    """
-
-    def transform(
-        self,
-        record: MutableMapping[str, Any],
-        config: Optional[Config] = None,
-        stream_state: Optional[StreamState] = None,
-        stream_slice: Optional[StreamSlice] = None,
-    ) -> None:
-        cells = {name: _typed_cell(value) for name, value in record.items() if name and value not in (None, "")}
-        record.clear()
-        record["id"] = cells.get("id")
-        record["data"] = cells
-
-
-@dataclass
 class TypedCsvCells(RecordTransformation):
     """Numeric CSV cells become numbers, empty cells are dropped, `text_columns` stay strings.
 
@@ -203,10 +183,32 @@ class TypedCsvCells(RecordTransformation):
     ) -> None:
         for name in list(record):
             value = record[name]
-            if value in (None, ""):
+            if value in (None, "") or not name:
                 del record[name]
             elif name not in self.text_columns:
                 record[name] = _typed_cell(value)
+
+
+@dataclass
+class CampaignMetricsRecord(TypedCsvCells):
+    """One CSV row of `campaigns/metrics` as `{"id": <int>, "data": {<metric>: value}}`.
+
+    Cells are typed like `TypedCsvCells`. Metric names differ per medium and change over time,
+    so they stay keys of `data` (the upstream connector's shape).
+    """
+
+    def transform(
+        self,
+        record: MutableMapping[str, Any],
+        config: Optional[Config] = None,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> None:
+        super().transform(record, config, stream_state, stream_slice)
+        cells = dict(record)
+        record.clear()
+        record["id"] = cells.get("id")
+        record["data"] = cells
 
 
 def _typed_cell(value: Any) -> Any:
@@ -271,6 +273,7 @@ class UserEventRecord(RecordTransformation):
 
 __all__: List[str] = [
     "AdaptiveExportWindows",
+    "DeleteRequester",
     "UserFieldsSchema",
     "UserEventRecord",
     "SafeBaseUrl",

@@ -14,13 +14,28 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
 import requests
-from airbyte_cdk.sources.declarative.requesters.requester import Requester
+from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
+from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
 
 logger = logging.getLogger("airbyte")
 
 TERMINAL_STATES = {"completed", "failed", "cancelled"}
 JSONL_FORMAT = "application/x-json-stream"
 FILE_TIMEOUT_S = (60, 300)
+
+
+@dataclass
+class DeleteRequester(HttpRequester):
+    """An HttpRequester that sends DELETE (the manifest's HttpRequester offers GET and POST only).
+
+        job_cancel_requester:
+          type: CustomRequester
+          class_name: source_iterable.components.DeleteRequester
+          url: ...
+    """
+
+    def get_method(self) -> HttpMethod:
+        return HttpMethod.DELETE
 
 
 class JobFailed(Exception):
@@ -38,18 +53,26 @@ class JobFile:
 
 
 class LiveJobs:
-    """Jobs this process started and has not seen end, so an interrupted sync can cancel them.
+    """Jobs this process started and has not seen end, so that a failed or interrupted sync can
+    cancel them and free the organization's 4 job slots.
 
-    Process-wide on purpose: a SIGTERM handler must reach the jobs of every stream.
+    Process-wide on purpose: the SIGTERM handler and the end of `run()` must reach the jobs of
+    every stream. Once closed, no new job starts (a stream must not replace a cancelled job).
     """
 
     _lock = threading.Lock()
     _cancellers: Dict[int, Callable[[], None]] = {}
+    _closed = False
 
     @classmethod
     def add(cls, job_id: int, cancel: Callable[[], None]) -> None:
         with cls._lock:
-            cls._cancellers[job_id] = cancel
+            closed = cls._closed
+            if not closed:
+                cls._cancellers[job_id] = cancel
+        if closed:
+            cancel()
+            raise JobFailed(f"job {job_id} started while the sync was ending; cancelled it")
 
     @classmethod
     def discard(cls, job_id: int) -> None:
@@ -57,8 +80,14 @@ class LiveJobs:
             cls._cancellers.pop(job_id, None)
 
     @classmethod
+    def accepting(cls) -> bool:
+        return not cls._closed
+
+    @classmethod
     def cancel_all(cls) -> None:
+        """Cancels every live job and refuses new ones for the rest of the process."""
         with cls._lock:
+            cls._closed = True
             cancellers = list(cls._cancellers.items())
             cls._cancellers.clear()
         for job_id, cancel in cancellers:
@@ -83,10 +112,10 @@ class ExportJobReader:
         poll_seconds: the least time between two `files` calls for one job.
     """
 
-    start_requester: Requester
-    files_requester: Requester
-    cancel_requester: Requester
-    stream: str
+    start_requester: Requester = field(repr=False)
+    files_requester: Requester = field(repr=False)
+    cancel_requester: Requester = field(repr=False)
+    stream: str = ""
     poll_seconds: float = 5.0
     parallel_downloads: int = 3
     download_attempts: int = 4
@@ -94,6 +123,8 @@ class ExportJobReader:
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def lines(self, data_type: str, start: str, end: str) -> Iterator[bytes]:
+        if not LiveJobs.accepting():
+            raise JobFailed("the sync is ending; no new export job is started")
         job_id = self._start(data_type, start, end)
         LiveJobs.add(job_id, lambda: self._cancel(job_id))
         finished = False
@@ -124,6 +155,9 @@ class ExportJobReader:
         next_file = 0
         with ThreadPoolExecutor(max_workers=self.parallel_downloads, thread_name_prefix="iterable-files") as pool:
             while True:
+                # Polling is paced: a job never has files the moment it starts, and every poll
+                # spends the organization's 1 job request per second.
+                self.sleep(self.poll_seconds)
                 state, truncated, new_files = self._poll(job_id, listed[-1].name if listed else None)
                 listed.extend(new_files)
                 while next_file < len(listed):
@@ -137,7 +171,6 @@ class ExportJobReader:
                     return
                 if state in TERMINAL_STATES:
                     raise JobFailed(f"job {job_id} ended as {state}")
-                self.sleep(self.poll_seconds)
 
     def _poll(self, job_id: int, after: Optional[str]):
         params = {"startAfter": after} if after else {}

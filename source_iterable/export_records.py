@@ -1,8 +1,8 @@
 """Turning one raw export line into the record a destination receives."""
 
 import hashlib
-from datetime import datetime, timezone
-from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple
+from datetime import date, datetime, timezone
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence
 
 UTC_SUFFIX = " +00:00"
 ISO_UTC_SUFFIX = "+00:00"
@@ -25,7 +25,7 @@ def iso_utc(value: Any) -> Optional[str]:
     if not isinstance(value, str):
         return None
     if len(value) == 10 and value[4] == "-" and value[7] == "-":
-        return f"{value}T00:00:00{ISO_UTC_SUFFIX}" if _parse_to_iso_utc(f"{value} 00:00:00") else None
+        return f"{value}T00:00:00{ISO_UTC_SUFFIX}" if _is_date(value) else None
     if len(value) < 19:
         return None
     if value.endswith(UTC_SUFFIX) and value[10] == " ":
@@ -33,6 +33,14 @@ def iso_utc(value: Any) -> Optional[str]:
     if value.endswith(ISO_UTC_SUFFIX) and value[10] == "T":
         return value
     return _parse_to_iso_utc(value)
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_to_iso_utc(value: str) -> Optional[str]:
@@ -48,27 +56,31 @@ def _parse_to_iso_utc(value: str) -> Optional[str]:
     return None
 
 
-PYTHON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
+# orjson gives exactly these types, so `type(value) in ...` is exact (and keeps bool apart from int).
+PYTHON_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
 
 
-def value_types(properties: Mapping[str, Any]) -> Dict[str, Tuple[str, ...]]:
-    """The JSON types each declared property accepts (besides null); untyped properties are left out."""
-    accepted: Dict[str, Tuple[str, ...]] = {}
+def value_types(properties: Mapping[str, Any]) -> Dict[str, FrozenSet[type]]:
+    """The Python types each declared property accepts (None always); untyped properties are left out."""
+    accepted: Dict[str, FrozenSet[type]] = {}
     for name, spec in properties.items():
         declared = spec.get("type") if isinstance(spec, dict) else None
         names = (declared,) if isinstance(declared, str) else tuple(declared or ())
-        names = tuple(t for t in names if t in PYTHON_TYPES)
-        if names:
-            accepted[name] = names
+        types = frozenset(python_type for t in names for python_type in PYTHON_TYPES.get(t, ()))
+        if types:
+            accepted[name] = types | {type(None)}
     return accepted
 
 
-def fits(value: Any, json_types: Tuple[str, ...]) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, bool):  # a bool is an int to Python, not to JSON schema
-        return "boolean" in json_types
-    return any(isinstance(value, PYTHON_TYPES[t]) for t in json_types if t != "boolean")
+def fits(value: Any, python_types: FrozenSet[type]) -> bool:
+    return type(value) in python_types
 
 
 def content_key(line: bytes) -> str:
@@ -95,7 +107,7 @@ class RecordShaper:
         key_field: Optional[str],
         overflow_field: Optional[str],
         identity_fields: Sequence[str] = (),
-        checked_types: Optional[Mapping[str, Tuple[str, ...]]] = None,
+        checked_types: Optional[Mapping[str, FrozenSet[type]]] = None,
     ) -> None:
         self.cursor_field = cursor_field
         self._other_timestamps = tuple(f for f in timestamp_fields if f != cursor_field)
@@ -141,5 +153,5 @@ class RecordShaper:
         return declared
 
     def _fits(self, name: str, value: Any) -> bool:
-        json_types = self._checked_types.get(name)
-        return json_types is None or fits(value, json_types)
+        python_types = self._checked_types.get(name)
+        return python_types is None or type(value) in python_types

@@ -44,7 +44,7 @@ ISO_SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%S"
 ONE_SECOND = timedelta(seconds=1)
 
 # Export jobs cover long windows in one request; the last days stay on the sync export in `auto`.
-JOB_WINDOW = timedelta(days=180)
+JOB_WINDOW = timedelta(days=366)
 AUTO_SYNC_TAIL = timedelta(days=3)
 
 # What a body cut short looks like, depending on where the read stopped.
@@ -99,10 +99,16 @@ class AdaptiveExportWindows(Retriever):
           requester: {$ref: "#/definitions/requester"}
           $parameters: {data_type: emailSend, cursor_field: createdAt}
 
+    With `export_mode` `jobs` (or `auto`, for all but the last 3 days), windows of up to 366 days
+    are read through Iterable's export jobs instead (`ExportJobReader`); a failed or truncated
+    job counts as a dropped connection, with the same halving and the same skipping of records
+    already emitted.
+
     Attributes:
         requester: sends the export requests (rate budget and error handling included).
         cursor: the stream's ConcurrentCursor, built from `incremental_sync`.
-        max_drops: dropped connections tolerated in a row before the stream fails.
+        job_start_requester / job_files_requester / job_cancel_requester: the export-job endpoints.
+        max_drops: dropped connections (or failed jobs) tolerated in a row before the stream fails.
         target_seconds: how long one export request should take.
     """
 
@@ -365,8 +371,8 @@ class AdaptiveExportWindows(Retriever):
     ) -> AirbyteTracedException:
         return AirbyteTracedException(
             message=(
-                f"Stream {self.name}: Iterable dropped the connection {drops} times in a row while exporting "
-                f"{self.data_type} for {_window(low, high)}, even after halving the window. The state stays at "
+                f"Stream {self.name}: the export of {self.data_type} for {_window(low, high)} failed {drops} times "
+                f"in a row ({_failure(error)}), even after halving the window. The state stays at "
                 f"the last complete window, so the next sync resumes from there. If it keeps happening, "
                 "Iterable's export may be degraded; try again later."
             ),

@@ -1,5 +1,7 @@
 """Console entry point `source-iterable`: spec | check | discover | read."""
 
+import os
+import signal
 import sys
 import traceback
 from datetime import datetime, timezone
@@ -17,6 +19,7 @@ from airbyte_cdk.models import (
     Type,
 )
 
+from source_iterable.export_jobs import LiveJobs
 from source_iterable.source import SourceIterable
 
 
@@ -55,9 +58,21 @@ def _create_source(args: List[str]) -> Optional[SourceIterable]:
         return None
 
 
+def _cancel_jobs_and_exit(signum: int, frame: object) -> None:
+    # The platform stops a sync with SIGTERM: free the organization's export-job slots first.
+    LiveJobs.cancel_all()
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
 def run() -> None:
     args = sys.argv[1:]
     source = _create_source(args)
     if source is None:
         sys.exit(1)
-    launch(source, args)
+    signal.signal(signal.SIGTERM, _cancel_jobs_and_exit)
+    try:
+        launch(source, args)
+    finally:
+        # A failed sync leaves the jobs of streams that were still running: cancel them.
+        LiveJobs.cancel_all()

@@ -111,6 +111,8 @@ def test_user_values_that_do_not_fit_their_declared_type_are_kept_in_data_fields
 
 
 def test_json_types_are_checked_the_json_way():
-    assert fits(True, ("boolean",)) and not fits(True, ("integer",))
-    assert fits(3, ("number",)) and fits(3.5, ("number",)) and not fits(3.5, ("integer",))
-    assert fits(None, ("string",))
+    types = value_types({"b": {"type": "boolean"}, "i": {"type": ["integer", "null"]}, "n": {"type": "number"}, "s": {"type": "string"}})
+
+    assert fits(True, types["b"]) and not fits(True, types["i"]), "a bool is not an integer to JSON schema"
+    assert fits(3, types["n"]) and fits(3.5, types["n"]) and not fits(3.5, types["i"])
+    assert fits(None, types["s"])

@@ -1,0 +1,158 @@
+"""export_mode jobs (beta): Iterable's asynchronous export jobs, end to end, with their faults.
+
+Every test compares what the connector emitted with what the emulator serves: nothing lost,
+nothing duplicated.
+"""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from integration_tests.conftest import END, START, connector_config, start_emulator
+from integration_tests.connector import CONNECTOR, catalog_for
+from integration_tests.expected import as_multiset, export_records, overflow_key
+
+STREAMS = ["email_send", "email_open", "users", "purchase"]
+# Iterable's 1 job request per second, 60 times faster like the emulator's clock (conftest), with a margin.
+JOB_REQUESTS_PER_SECOND = 30
+
+
+@pytest.fixture
+def jobs_emulator():
+    emulator = start_emulator(records_per_type=1500, users=200)
+    # Small files, so that every job writes several and faults can strike between them.
+    emulator.faults.job_file_max_bytes = 64 * 1024
+    yield emulator
+    emulator.stop()
+
+
+def jobs_config(emulator, **overrides):
+    return connector_config(emulator, export_mode="jobs", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND, **overrides)
+
+
+def read(emulator, connector, streams=STREAMS, mode="jobs", **overrides):
+    catalog = catalog_for(connector.streams(connector_config(emulator)), streams)
+    config = jobs_config(emulator, **overrides) if mode == "jobs" else connector_config(emulator, export_mode=mode, **overrides)
+    output = connector.read(config, catalog)
+    assert output.returncode == 0, output.errors
+    return output
+
+
+def assert_exactly_once(output, emulator, streams=STREAMS):
+    for stream in streams:
+        expected = as_multiset(export_records(emulator, stream, START, END))
+        assert as_multiset(output.records[stream], overflow_key(stream)) == expected, f"{stream}: lost or duplicated records"
+
+
+def test_jobs_and_sync_modes_emit_exactly_the_same_records(jobs_emulator, connector):
+    by_jobs = read(jobs_emulator, connector)
+    by_sync = read(jobs_emulator, connector, mode="sync")
+
+    for stream in STREAMS:
+        assert as_multiset(by_jobs.records[stream], overflow_key(stream)) == as_multiset(by_sync.records[stream], overflow_key(stream))
+    assert_exactly_once(by_jobs, jobs_emulator)
+    assert jobs_emulator.requests_to("export/start"), "the jobs run went through export jobs"
+
+
+def test_file_urls_never_receive_the_api_key(jobs_emulator, connector):
+    read(jobs_emulator, connector, streams=["email_send"])
+
+    downloads = jobs_emulator.requests.file_downloads()
+    assert downloads and not any(download.api_key_sent for download in downloads)
+
+
+def test_the_state_is_checkpointed_per_job_window(jobs_emulator, connector):
+    output = read(jobs_emulator, connector, streams=["email_send"])
+
+    (state,) = [s for s in output.final_states() if s["stream"]["stream_descriptor"]["name"] == "email_send"]
+    assert state["stream"]["stream_state"] == {"createdAt": "2024-03-01 00:00:00"}
+
+
+def test_a_failed_job_is_retried_without_duplicates(jobs_emulator, connector):
+    # emailSend jobs write several files: the first two fail after writing two.
+    jobs_emulator.faults.job_fail_types = {"emailSend"}
+    jobs_emulator.faults.job_fail_times = 2
+    jobs_emulator.faults.job_fail_after_files = 2
+
+    output = read(jobs_emulator, connector)
+
+    assert sum(1 for job in jobs_emulator.jobs.all() if job.state == "failed") == 2
+    assert_exactly_once(output, jobs_emulator)
+
+
+def test_a_job_that_goes_back_to_enqueued_is_followed_to_its_end(jobs_emulator, connector):
+    jobs_emulator.faults.job_restart_times = 2
+    jobs_emulator.faults.job_restart_after_files = 1
+    # Streams whose jobs write several files, so that each restart happens mid-job.
+    streams = ["email_send", "email_open", "purchase"]
+
+    output = read(jobs_emulator, connector, streams=streams)
+
+    assert sum(1 for job in jobs_emulator.jobs.all() if job.states.count("enqueued") > 1) == 2
+    assert_exactly_once(output, jobs_emulator, streams)
+
+
+def test_a_download_dropped_mid_body_is_fetched_again(jobs_emulator, connector):
+    jobs_emulator.faults.drop_file_times = 3
+    jobs_emulator.faults.drop_file_after_lines = 20
+
+    output = read(jobs_emulator, connector)
+
+    assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.cut) == 3
+    assert_exactly_once(output, jobs_emulator)
+
+
+def test_an_expired_file_url_is_renewed(jobs_emulator, connector):
+    jobs_emulator.faults.expire_file_urls_times = 3
+
+    output = read(jobs_emulator, connector)
+
+    assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.status == 403) == 3
+    assert_exactly_once(output, jobs_emulator)
+
+
+def test_jobs_queued_behind_the_organizations_running_jobs_are_waited_for(jobs_emulator, connector):
+    # Other syncs of the organization hold 2 of its 4 slots: our jobs queue.
+    jobs_emulator.faults.job_max_running = 2
+
+    output = read(jobs_emulator, connector)
+
+    assert any(job.queued_s() > jobs_emulator.faults.job_queue_delay_s * jobs_emulator.faults.time_scale for job in jobs_emulator.jobs.all())
+    assert_exactly_once(output, jobs_emulator)
+
+
+def test_a_truncated_export_is_read_again_in_smaller_windows(jobs_emulator, connector):
+    jobs_emulator.faults.job_max_bytes = 200 * 1024
+
+    output = read(jobs_emulator, connector, streams=["email_send"])
+
+    assert any(job.truncated for job in jobs_emulator.jobs.all())
+    assert_exactly_once(output, jobs_emulator, ["email_send"])
+
+
+def test_auto_mode_uses_jobs_for_history_and_the_sync_export_for_the_last_days(jobs_emulator, connector):
+    output = read(jobs_emulator, connector, mode="auto", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND)
+
+    assert_exactly_once(output, jobs_emulator)
+    assert jobs_emulator.requests_to("export/start") and jobs_emulator.requests_to("export/data.json")
+    sync_windows = [r.param("startDateTime") for r in jobs_emulator.requests_to("export/data.json")]
+    assert min(sync_windows) >= "2024-02-27", "only the last 3 days are read by the sync export"
+
+
+def test_an_interrupted_sync_cancels_the_jobs_it_started(jobs_emulator, connector):
+    # Slow jobs, so that they are still running when the sync is stopped.
+    jobs_emulator.faults.job_seconds_per_file = 600
+    catalog = catalog_for(connector.streams(connector_config(jobs_emulator)), ["email_send", "users"])
+    process = subprocess.Popen([*CONNECTOR, *connector.read_args(jobs_config(jobs_emulator), catalog, None)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(jobs_emulator.jobs.all()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+    jobs = jobs_emulator.jobs.all()
+    assert len(jobs) == 2
+    assert all(job.cancelled for job in jobs), [job.states for job in jobs]

@@ -1,0 +1,112 @@
+"""ExportJobReader and LiveJobs: one window through an export job, with file URLs mocked."""
+
+from types import SimpleNamespace
+from typing import Any, Dict, List
+
+import pytest
+
+from source_iterable.export_jobs import ExportJobReader, JobFailed, JobTruncated, LiveJobs
+
+FILES_HOST = "https://files.example.com"
+
+
+class FakeJobApi:
+    """The three job endpoints: answers `files` polls from a script of answers."""
+
+    def __init__(self, polls: List[Dict[str, Any]]) -> None:
+        self.polls = polls
+        self.started: List[Dict[str, Any]] = []
+        self.cancelled: List[str] = []
+        self.start = SimpleNamespace(send_request=self._start)
+        self.files = SimpleNamespace(send_request=self._files)
+        self.cancel = SimpleNamespace(send_request=self._cancel)
+
+    def _start(self, request_body_json):
+        self.started.append(request_body_json)
+        return SimpleNamespace(json=lambda: {"jobId": 7})
+
+    def _files(self, path, request_params):
+        answer = self.polls.pop(0) if len(self.polls) > 1 else self.polls[0]
+        return SimpleNamespace(json=lambda: answer)
+
+    def _cancel(self, path):
+        self.cancelled.append(path)
+
+
+def reader(api: FakeJobApi) -> ExportJobReader:
+    return ExportJobReader(api.start, api.files, api.cancel, stream="email_send", poll_seconds=0, sleep=lambda s: None)
+
+
+def file(name: str) -> Dict[str, str]:
+    return {"file": name, "url": f"{FILES_HOST}/{name}?Signature=abc"}
+
+
+@pytest.fixture(autouse=True)
+def open_live_jobs(monkeypatch):
+    monkeypatch.setattr(LiveJobs, "_closed", False)
+    monkeypatch.setattr(LiveJobs, "_cancellers", {})
+
+
+def test_lines_of_all_files_arrive_in_order_and_the_key_never_goes_to_file_urls(requests_mock):
+    api = FakeJobApi(
+        [
+            {"jobState": "running", "files": [file("f1.json")]},
+            {"jobState": "completed", "exportTruncated": False, "files": [file("f2.json")]},
+        ]
+    )
+    requests_mock.get(f"{FILES_HOST}/f1.json", content=b'{"a":1}\n{"a":2}\n')
+    requests_mock.get(f"{FILES_HOST}/f2.json", content=b'{"a":3}\n')
+
+    lines = [line for line in reader(api).lines("emailSend", "2024-01-01 00:00:00", "2025-01-01 00:00:00") if line]
+
+    assert lines == [b'{"a":1}', b'{"a":2}', b'{"a":3}']
+    assert api.started == [
+        {"dataTypeName": "emailSend", "outputFormat": "application/x-json-stream", "startDateTime": "2024-01-01 00:00:00", "endDateTime": "2025-01-01 00:00:00"}
+    ]
+    assert all("Api-Key" not in h.headers and "Api_Key" not in h.headers for h in requests_mock.request_history)
+    assert api.cancelled == [], "a job read to its end is not cancelled"
+
+
+def test_an_expired_url_is_fetched_again_with_a_fresh_one(requests_mock):
+    api = FakeJobApi([{"jobState": "completed", "files": [file("f1.json")]}])
+    requests_mock.get(f"{FILES_HOST}/f1.json", [{"status_code": 403, "text": "<Error>AccessDenied</Error>"}, {"content": b'{"a":1}\n'}])
+
+    assert [line for line in reader(api).lines("emailSend", "a", "b") if line] == [b'{"a":1}']
+
+
+def test_a_failed_job_raises_so_the_window_is_retried(requests_mock):
+    api = FakeJobApi([{"jobState": "failed", "files": []}])
+
+    with pytest.raises(JobFailed):
+        list(reader(api).lines("emailSend", "a", "b"))
+
+
+def test_a_truncated_export_raises_after_its_files_were_read(requests_mock):
+    api = FakeJobApi([{"jobState": "completed", "exportTruncated": True, "files": [file("f1.json")]}])
+    requests_mock.get(f"{FILES_HOST}/f1.json", content=b'{"a":1}\n')
+    seen = []
+
+    with pytest.raises(JobTruncated):
+        for line in reader(api).lines("emailSend", "a", "b"):
+            seen.append(line)
+    assert b'{"a":1}' in seen
+
+
+def test_a_read_abandoned_mid_job_cancels_the_job(requests_mock):
+    api = FakeJobApi([{"jobState": "running", "files": [file("f1.json")]}])
+    requests_mock.get(f"{FILES_HOST}/f1.json", content=b'{"a":1}\n')
+
+    lines = reader(api).lines("emailSend", "a", "b")
+    next(lines)
+    lines.close()
+
+    assert api.cancelled == ["7"]
+
+
+def test_once_live_jobs_are_cancelled_no_new_job_starts(requests_mock):
+    api = FakeJobApi([{"jobState": "running", "files": []}])
+    LiveJobs.cancel_all()
+
+    with pytest.raises(JobFailed):
+        list(reader(api).lines("emailSend", "a", "b"))
+    assert api.started == []
