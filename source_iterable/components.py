@@ -113,12 +113,13 @@ class SkipPersistentServerErrors(IterableErrorHandler):
     Attributes:
         skip_after_attempts: how many 5xx answers a request gets before it is skipped.
         skipped_item: what a request reads, for the warning (e.g. "list").
-        identifying_parameter: the query parameter naming the item in the warning (e.g. "listId").
+        identifying_parameters: the query parameters that can name the item in the warning, the
+            first one present wins (e.g. ["email", "userId"]).
     """
 
     skip_after_attempts: int = 3
     skipped_item: str = "request"
-    identifying_parameter: str = ""
+    identifying_parameters: List[str] = field(default_factory=list)
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
@@ -152,8 +153,11 @@ class SkipPersistentServerErrors(IterableErrorHandler):
         )
 
     def _describe(self, url: str) -> str:
-        values = parse_qs(urlsplit(url).query).get(self.identifying_parameter)
-        return f"{self.skipped_item} {values[0]}" if values else f"{self.skipped_item} {urlsplit(url).path}"
+        query = parse_qs(urlsplit(url).query)
+        for name in self.identifying_parameters:
+            if query.get(name):
+                return f"{self.skipped_item} {query[name][0]}"
+        return f"{self.skipped_item} {urlsplit(url).path}"
 
 
 def _error_code(response: requests.Response) -> str:

@@ -56,6 +56,30 @@ def test_events_reads_each_list_member_once_even_in_several_lists(requests_mock)
     assert len({r["eventHash"] for r in records}) == 3
 
 
+
+def test_events_asks_a_member_without_an_email_by_user_id(requests_mock, sleeps):
+    """In userId-based projects lists/getUsers answers userIds; they are not emails."""
+    requests_mock.get(f"{API}/lists", json={"lists": [{"id": 1}]})
+    requests_mock.get(f"{API}/lists/getUsers?listId=1", text="alice@example.com\nusr_42\nusr_broken\n")
+
+    def user_events(request, context):
+        if request.qs.get("userid") == ["usr_broken"]:
+            context.status_code = 500
+            return '{"code":"GenericError"}'
+        who = request.qs.get("email", request.qs.get("userid"))[0]
+        return f'{{"_type":"emailOpen","createdAt":"2024-01-02 03:04:05 +00:00","userId":"{who}"}}\n'
+
+    events = requests_mock.get(f"{API}/export/userEvents", text=user_events)
+
+    output = read_stream("events", make_config())
+
+    asked = {(k, v[0]) for h in events.request_history for k, v in h.qs.items() if k in ("email", "userid")}
+    assert asked == {("email", "alice@example.com"), ("userid", "usr_42"), ("userid", "usr_broken")}
+    assert sorted(r["userId"] for r in records_of(output)) == ["alice@example.com", "usr_42"]
+    warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+    assert any("user usr_broken" in w for w in warnings), warnings
+
+
 def test_all_export_streams_share_one_budget(requests_mock):
     """A limit of 240 per minute is 4 per second: never more, whichever stream asks."""
     started = []
