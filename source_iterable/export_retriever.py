@@ -169,6 +169,7 @@ class AdaptiveExportWindows(Retriever):
         already_emitted: Optional[Set[int]] = None
         already_emitted_until = start
         drops = 0
+        records_read = windows_read = 0
         announced_running = False
         data_types = [self.data_type, *self.data_type_aliases]
         low = start
@@ -196,6 +197,7 @@ class AdaptiveExportWindows(Retriever):
                 return
             except (*DROPPED_CONNECTION_ERRORS, JobFailed, JobTruncated) as error:
                 drops += 1
+                records_read += len(emitted)
                 already_emitted = (already_emitted or set()) | set(emitted)
                 already_emitted_until = max(already_emitted_until, high)
                 if drops > self.max_drops:
@@ -212,6 +214,8 @@ class AdaptiveExportWindows(Retriever):
                 )
                 continue
             drops = 0
+            records_read += result.records
+            windows_read += 1
             self._log_window(low, high, result, by_job)
             self._checkpoint(low, high)
             if not by_job:
@@ -219,6 +223,10 @@ class AdaptiveExportWindows(Retriever):
             low = high
             if already_emitted is not None and low >= already_emitted_until:
                 already_emitted = None
+        # The CDK's own "Read N records" line counts only records it built itself, so it says 0 here.
+        logger.info(
+            f"{self.name}: read {records_read} records in {windows_read} window(s) covering {_window(start, end)}."
+        )
 
     def _read_window(
         self,

@@ -86,6 +86,8 @@ def test_a_dropped_connection_halves_the_window_and_emits_no_record_twice(failur
     assert sorted(ids) == sorted(e["messageId"] for e in JANUARY), "nothing lost"
     assert len(ids) == len(set(ids)), "records read before the drop are not emitted again"
     assert any("dropped the connection" in m.log.message for m in output.logs)
+    summary = [m.log.message for m in output.logs if m.log.message.startswith("email_send: read 31 records in ")]
+    assert summary, "the stream's total counts the records emitted before the drop too"
 
 
 def test_the_stream_fails_after_six_drops_with_a_message_naming_stream_and_window(requests_mock):
