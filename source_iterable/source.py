@@ -6,6 +6,8 @@ from typing import Any, List, Mapping, Optional
 from airbyte_cdk.models import AirbyteStateMessage, ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 
+from source_iterable.user_fields import ConfiguredUsersSchema
+
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
 
 
@@ -19,6 +21,7 @@ class SourceIterable(YamlDeclarativeSource):
         state: Optional[List[AirbyteStateMessage]] = None,
         **kwargs: Any,
     ) -> None:
+        ConfiguredUsersSchema.set_from(catalog)
         super().__init__(
             catalog=catalog,
             config=config,

@@ -4,6 +4,7 @@ import logging
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
+from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.types import Config
@@ -71,15 +72,32 @@ def _insert(container: Dict[str, Any], dotted: str, iterable_type: str) -> None:
         _insert(inner, rest, iterable_type)
 
 
+class ConfiguredUsersSchema:
+    """The `users` schema of the catalog this process reads with, set by `SourceIterable`.
+
+    A read shapes user records by the columns the destination was given at discover time: a
+    field the project added since then goes to `dataFields` rather than into a column the
+    destination does not know and may drop. Process-wide because only the source sees the catalog.
+    """
+
+    schema: Optional[Mapping[str, Any]] = None
+
+    @classmethod
+    def set_from(cls, catalog: Optional[ConfiguredAirbyteCatalog]) -> None:
+        streams = catalog.streams if catalog else []
+        configured = next((s.stream.json_schema for s in streams if s.stream.name == "users"), None)
+        cls.schema = configured if configured and configured.get("properties") else None
+
+
 @dataclass
 class UserFieldsSchema(SchemaLoader):
     """The static `users` schema plus every user field of the project, typed.
 
-    Asks `users/getFields` once (at discover, and at the start of a read) and declares each
-    field as a column: strings, integers (`long`), numbers (`double`), booleans, dates as
-    date-time strings, objects with their sub-fields. The static schema's standard fields win.
-    If the fields cannot be read, the static schema is used and a warning says so: fields then
-    land in `dataFields`, nothing is lost.
+    At discover, asks `users/getFields` once and declares each field as a column: strings,
+    integers (`long`), numbers (`double`), booleans, dates as date-time strings, objects with
+    their sub-fields. The static schema's standard fields win. If the fields cannot be read, the
+    static schema is used and a warning says so: fields then land in `dataFields`, nothing is
+    lost. A read with a configured `users` schema uses that one (see `ConfiguredUsersSchema`).
 
         schema_loader:
           type: CustomSchemaLoader
@@ -109,6 +127,11 @@ class UserFieldsSchema(SchemaLoader):
     def _build(self) -> Dict[str, Any]:
         base = self.base_schema.get_json_schema()
         schema = {**base, "properties": dict(base.get("properties", {}))}
+        configured = ConfiguredUsersSchema.schema
+        if configured is not None:
+            # The standard fields stay declared (the key, `dataFields`) even in a foreign catalog.
+            schema["properties"].update(configured["properties"])
+            return schema
         fields = self._project_fields()
         for name, spec in user_field_properties(fields).items():
             schema["properties"].setdefault(name, spec)

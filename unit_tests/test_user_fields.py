@@ -1,7 +1,10 @@
 """users: the project's user fields become typed columns."""
 
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
 
+from source_iterable import SourceIterable
 from source_iterable.user_fields import user_field_properties
 from unit_tests.conftest import API, discover_streams, make_config, records_of, read_stream
 from unit_tests.export_mocks import Body, in_window, jsonl, serve_export
@@ -75,3 +78,23 @@ def test_declared_custom_fields_stay_top_level_and_unknown_ones_go_to_data_field
     assert record["loyaltyPoints"] == 7
     assert record["birthday"] == "1990-02-03T00:00:00+00:00", "declared dates become ISO-8601 UTC"
     assert record["dataFields"] == {"appearedLater": "x"}, "a field getFields did not list is kept, not dropped"
+
+
+def test_a_read_shapes_users_by_the_configured_schema_so_fields_added_since_discover_are_kept(requests_mock):
+    """The destination knows the columns of its catalog: a field added to the project after
+    discover goes to dataFields, not into a column the destination would drop."""
+    get_fields = requests_mock.get(f"{API}/users/getFields", json={"fields": {"loyaltyPoints": "long", "birthday": "date"}})
+    users = [{"email": "a@example.com", "profileUpdatedAt": "2024-01-05 10:00:00 +00:00", "loyaltyPoints": 7, "birthday": "1990-02-03"}]
+    serve_export(requests_mock, lambda request: Body(jsonl(in_window(users, request, "profileUpdatedAt"))))
+    config = make_config(end_date="2024-02-01T00:00:00Z")
+    discovered = {s.name: s for s in discover_streams(config).catalog.catalog.streams}["users"].json_schema
+    del discovered["properties"]["birthday"]  # as if birthday was created after this discover
+    catalog = CatalogBuilder().with_stream(ConfiguredAirbyteStreamBuilder().with_name("users").with_json_schema(discovered).with_sync_mode(SyncMode.incremental)).build()
+    asked_at_discover = get_fields.call_count
+
+    output = read(SourceIterable(catalog=catalog, config=config), config, catalog)
+
+    (record,) = records_of(output)
+    assert record["loyaltyPoints"] == 7
+    assert "birthday" not in record and record["dataFields"] == {"birthday": "1990-02-03"}
+    assert get_fields.call_count == asked_at_discover, "a read with a configured schema needs no users/getFields"
