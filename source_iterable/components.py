@@ -56,9 +56,11 @@ class SafeBaseUrl(ValidationStrategy):
         is_local_http = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
         if not (is_https or is_local_http):
             raise AirbyteTracedException(
+                # Only scheme and host: a path, query or user:password@ may carry a secret.
                 message=(
-                    f"Invalid base_url '{value}': it must start with https://, or with http:// only for "
-                    "127.0.0.1 or localhost. Remove base_url to use the region's Iterable API."
+                    f"Invalid base_url (scheme '{parts.scheme}', host '{parts.hostname or ''}'): it must start "
+                    "with https://, or with http:// only for 127.0.0.1 or localhost. Remove base_url to use "
+                    "the region's Iterable API."
                 ),
                 failure_type=FailureType.config_error,
             )

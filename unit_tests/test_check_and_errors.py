@@ -65,6 +65,15 @@ def test_check_refuses_an_unsafe_base_url(base_url, tmp_path, requests_mock):
     assert requests_mock.call_count == 0, "no request, and so no key, goes to a rejected host"
 
 
+def test_a_rejected_base_url_is_not_echoed_beyond_its_scheme_and_host(tmp_path, requests_mock):
+    base_url = f"http://proxy:hunter2@example.com/{API_KEY}/api?token={API_KEY}"
+    status = connection_status(run_check(make_config(base_url=base_url), tmp_path))
+
+    assert status.status.name == "FAILED"
+    assert "scheme 'http', host 'example.com'" in status.message
+    assert API_KEY not in status.message and "hunter2" not in status.message
+
+
 def test_read_refuses_an_unsafe_base_url_as_a_config_error(requests_mock):
     output = read_stream("channels", make_config(base_url="http://example.com/api"), expect_failure=True)
 
