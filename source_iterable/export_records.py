@@ -154,4 +154,4 @@ class RecordShaper:
 
     def _fits(self, name: str, value: Any) -> bool:
         python_types = self._checked_types.get(name)
-        return python_types is None or type(value) in python_types
+        return python_types is None or fits(value, python_types)
