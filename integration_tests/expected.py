@@ -8,7 +8,7 @@ emitted and served records are compared field by field.
 import json
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from integration_tests.emulator import IterableEmulator
 
@@ -82,6 +82,15 @@ def as_multiset(records: Iterable[Dict[str, Any]], overflow: Optional[str] = Non
 
 def export_records(emulator: IterableEmulator, stream: str, start: str, end: str) -> List[Dict[str, Any]]:
     return list(emulator.data.export_records(EXPORT_STREAMS[stream], start, end))
+
+
+def assert_exactly_once(
+    emitted: Mapping[str, List[Dict[str, Any]]], emulator: IterableEmulator, streams: Iterable[str], start: str, end: str
+) -> None:
+    """Each stream emitted exactly the export records the emulator serves in [start, end): none lost, none twice."""
+    for stream in streams:
+        expected = as_multiset(export_records(emulator, stream, start, end))
+        assert as_multiset(emitted[stream], overflow_key(stream)) == expected, f"{stream}: lost or duplicated records"
 
 
 def catalogue_records(emulator: IterableEmulator) -> Dict[str, List[Dict[str, Any]]]:

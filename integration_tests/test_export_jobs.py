@@ -12,7 +12,7 @@ import pytest
 
 from integration_tests.conftest import END, START, connector_config, start_emulator
 from integration_tests.connector import CONNECTOR, catalog_for
-from integration_tests.expected import as_multiset, export_records, overflow_key
+from integration_tests.expected import as_multiset, assert_exactly_once, overflow_key
 
 STREAMS = ["email_send", "email_open", "users", "purchase"]
 # Iterable's 1 job request per second, 60 times faster like the emulator's clock (conftest), with a margin.
@@ -40,19 +40,13 @@ def read(emulator, connector, streams=STREAMS, mode="jobs", **overrides):
     return output
 
 
-def assert_exactly_once(output, emulator, streams=STREAMS):
-    for stream in streams:
-        expected = as_multiset(export_records(emulator, stream, START, END))
-        assert as_multiset(output.records[stream], overflow_key(stream)) == expected, f"{stream}: lost or duplicated records"
-
-
 def test_jobs_and_sync_modes_emit_exactly_the_same_records(jobs_emulator, connector):
     by_jobs = read(jobs_emulator, connector)
     by_sync = read(jobs_emulator, connector, mode="sync")
 
     for stream in STREAMS:
         assert as_multiset(by_jobs.records[stream], overflow_key(stream)) == as_multiset(by_sync.records[stream], overflow_key(stream))
-    assert_exactly_once(by_jobs, jobs_emulator)
+    assert_exactly_once(by_jobs.records, jobs_emulator, STREAMS, START, END)
     assert jobs_emulator.requests_to("export/start"), "the jobs run went through export jobs"
 
 
@@ -64,10 +58,17 @@ def test_file_urls_never_receive_the_api_key(jobs_emulator, connector):
 
 
 def test_the_state_is_checkpointed_per_job_window(jobs_emulator, connector):
+    # A size cap makes the connector split the 60 days into several job windows.
+    jobs_emulator.faults.job_max_bytes = 200 * 1024
+
     output = read(jobs_emulator, connector, streams=["email_send"])
 
     (state,) = [s for s in output.final_states() if s["stream"]["stream_descriptor"]["name"] == "email_send"]
     assert state["stream"]["stream_state"] == {"createdAt": "2024-03-01 00:00:00"}
+    checkpoints = [s["stream"]["stream_state"]["createdAt"] for s in output.states if s["stream"]["stream_descriptor"]["name"] == "email_send"]
+    distinct = sorted(set(checkpoints))
+    assert len(distinct) > 1, f"a state after each completed job window, not only at the end: {checkpoints}"
+    assert checkpoints == sorted(checkpoints), "the state only moves forward"
 
 
 def test_a_failed_job_is_retried_without_duplicates(jobs_emulator, connector):
@@ -79,7 +80,7 @@ def test_a_failed_job_is_retried_without_duplicates(jobs_emulator, connector):
     output = read(jobs_emulator, connector)
 
     assert sum(1 for job in jobs_emulator.jobs.all() if job.state == "failed") == 2
-    assert_exactly_once(output, jobs_emulator)
+    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
 
 
 def test_a_job_that_goes_back_to_enqueued_is_followed_to_its_end(jobs_emulator, connector):
@@ -91,7 +92,7 @@ def test_a_job_that_goes_back_to_enqueued_is_followed_to_its_end(jobs_emulator, 
     output = read(jobs_emulator, connector, streams=streams)
 
     assert sum(1 for job in jobs_emulator.jobs.all() if job.states.count("enqueued") > 1) == 2
-    assert_exactly_once(output, jobs_emulator, streams)
+    assert_exactly_once(output.records, jobs_emulator, streams, START, END)
 
 
 def test_a_download_dropped_mid_body_is_fetched_again(jobs_emulator, connector):
@@ -101,7 +102,7 @@ def test_a_download_dropped_mid_body_is_fetched_again(jobs_emulator, connector):
     output = read(jobs_emulator, connector)
 
     assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.cut) == 3
-    assert_exactly_once(output, jobs_emulator)
+    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
 
 
 def test_an_expired_file_url_is_renewed(jobs_emulator, connector):
@@ -110,7 +111,7 @@ def test_an_expired_file_url_is_renewed(jobs_emulator, connector):
     output = read(jobs_emulator, connector)
 
     assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.status == 403) == 3
-    assert_exactly_once(output, jobs_emulator)
+    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
 
 
 def test_jobs_queued_behind_the_organizations_running_jobs_are_waited_for(jobs_emulator, connector):
@@ -120,7 +121,7 @@ def test_jobs_queued_behind_the_organizations_running_jobs_are_waited_for(jobs_e
     output = read(jobs_emulator, connector)
 
     assert any(job.queued_s() > jobs_emulator.faults.job_queue_delay_s * jobs_emulator.faults.time_scale for job in jobs_emulator.jobs.all())
-    assert_exactly_once(output, jobs_emulator)
+    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
 
 
 def test_a_truncated_export_is_read_again_in_smaller_windows(jobs_emulator, connector):
@@ -129,13 +130,13 @@ def test_a_truncated_export_is_read_again_in_smaller_windows(jobs_emulator, conn
     output = read(jobs_emulator, connector, streams=["email_send"])
 
     assert any(job.truncated for job in jobs_emulator.jobs.all())
-    assert_exactly_once(output, jobs_emulator, ["email_send"])
+    assert_exactly_once(output.records, jobs_emulator, ["email_send"], START, END)
 
 
 def test_auto_mode_uses_jobs_for_history_and_the_sync_export_for_the_last_days(jobs_emulator, connector):
     output = read(jobs_emulator, connector, mode="auto", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND)
 
-    assert_exactly_once(output, jobs_emulator)
+    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
     assert jobs_emulator.requests_to("export/start") and jobs_emulator.requests_to("export/data.json")
     sync_windows = [r.param("startDateTime") for r in jobs_emulator.requests_to("export/data.json")]
     assert min(sync_windows) >= "2024-02-27", "only the last 3 days are read by the sync export"
@@ -146,8 +147,10 @@ def test_an_interrupted_sync_cancels_the_jobs_it_started(jobs_emulator, connecto
     jobs_emulator.faults.job_seconds_per_file = 600
     catalog = catalog_for(connector.streams(connector_config(jobs_emulator)), ["email_send", "users"])
     process = subprocess.Popen([*CONNECTOR, *connector.read_args(jobs_config(jobs_emulator), catalog, None)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Wait for a poll of each job: the connector polls a job only once it has registered it for
+    # cancellation (a job merely created may not have its id back at the connector yet).
     deadline = time.monotonic() + 60
-    while len(jobs_emulator.jobs.all()) < 2 and time.monotonic() < deadline:
+    while len({r.path for r in jobs_emulator.requests_to("export/{jobId}/files")}) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
 
     process.send_signal(signal.SIGTERM)

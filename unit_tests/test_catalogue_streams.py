@@ -1,7 +1,6 @@
 """Catalogue streams: each reads Iterable's JSON shape into records with their primary keys."""
 
 import pytest
-import requests_mock as requests_mock_module
 
 from unit_tests.conftest import API, discover_streams, records_of, read_stream
 

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airbyte_cdk.models import SyncMode
 
-from unit_tests.conftest import API, final_state, make_config, records_of, read_stream
+from unit_tests.conftest import API, final_state, records_of, read_stream
 
 EXPERIMENTS_CSV = (
     "campaignId,experimentId,templateId,name,type,createdBy,creationDate,lastModified,subject,improvement,confidence,totalEmailSends,revenue\n"

@@ -130,7 +130,7 @@ class Faults:
         broken_retry_after_s: if set, those 500 answers carry ``Retry-After`` (Iterable is not known
             to send it; tests use it so that a connector's backoff does not take real minutes).
         drop_export_after_lines, drop_export_times, drop_export_types: the next ``drop_export_times``
-            export responses (of ``drop_export_types`` only, canonical names, if not empty) send at most
+            export responses (of ``drop_export_types`` only, any spelling, if not empty) send at most
             ``drop_export_after_lines`` records, then the connection is cut mid-body.
         drop_export_over_lines: every export response with more records than this is cut after
             that many (a server that cannot serve big windows).
@@ -231,7 +231,7 @@ class Faults:
     def take_export_cut(self, data_type: str) -> ExportCut | None:
         """How to cut this export response, or ``None`` to send it whole."""
         with self._lock:
-            if self.drop_export_times > 0 and (not self.drop_export_types or data_type in self.drop_export_types):
+            if self.drop_export_times > 0 and _selects(self.drop_export_types, data_type):
                 self.drop_export_times -= 1
                 return ExportCut(self.drop_export_after_lines, even_if_shorter=True)
         if self.drop_export_over_lines is not None:
@@ -241,8 +241,7 @@ class Faults:
     def take_job_failure(self, data_type: str) -> int | None:
         """After how many files a job of ``data_type`` being started fails, ``None`` if it does not."""
         with self._lock:
-            types = {canonical_type(t) or t for t in self.job_fail_types}
-            if self.job_fail_times > 0 and (not types or data_type in types):
+            if self.job_fail_times > 0 and _selects(self.job_fail_types, data_type):
                 self.job_fail_times -= 1
                 return self.job_fail_after_files
         return None
@@ -303,3 +302,8 @@ class Faults:
         with self._lock:
             self._failures.clear()
         self._limiter.reset()
+
+
+def _selects(types: set[str], data_type: str) -> bool:
+    """Whether a fault limited to ``types`` (any spelling; empty: every type) applies to the canonical ``data_type``."""
+    return not types or data_type in {canonical_type(t) or t for t in types}

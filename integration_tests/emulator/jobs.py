@@ -214,8 +214,7 @@ class ExportJobs:
                 faults.job_max_bytes, faults.indexing_delay_max_s,
                 fail_after_files=faults.take_job_failure(data_type), restart_after_files=faults.take_job_restart(),
             )
-            job._enter("enqueued", now)
-            job.ready_at = now + job.queue_delay_s
+            self._enqueue(job, now)
             self._jobs[job.id] = job
             return job
 
@@ -378,9 +377,7 @@ class ExportJobs:
         if job.state == "enqueued":
             return self._run(job, at)
         if job.state == "cancelling":
-            job._enter("cancelled", at)
-            job.holds_slot, job.next_at = False, None
-            return None
+            return self._finish(job, "cancelled", at)
         if job.fail_after_files is not None and len(job.files) >= job.fail_after_files:
             return self._finish(job, "failed", at)
         produced = job.output.next_file()
@@ -395,11 +392,14 @@ class ExportJobs:
             return self._finish(job, "completed", at)
         if job.restart_after_files is not None and not job.restarted and len(job.files) >= job.restart_after_files:
             job.restarted, job.holds_slot, job.next_at = True, False, None
-            job._enter("enqueued", at)
-            job.ready_at = at + job.queue_delay_s
-            return None
+            return self._enqueue(job, at)
         job.next_at = at + job.seconds_per_file
         return None
+
+    @staticmethod
+    def _enqueue(job: ExportJob, at: float) -> None:
+        job._enter("enqueued", at)
+        job.ready_at = at + job.queue_delay_s
 
     @staticmethod
     def _finish(job: ExportJob, state: str, at: float) -> None:
