@@ -7,6 +7,7 @@ request per second per organization; the rate budget in the manifest paces the j
 """
 
 import logging
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,14 +193,16 @@ class ExportJobReader:
             failure: BaseException = error
         for _ in range(1, self.download_attempts):
             logger.warning(
-                f"{self.stream}: downloading {job_file.name} of export job {job_id} failed ({failure}); "
+                f"{self.stream}: downloading {job_file.name} of export job {job_id} failed ({_unsigned(failure)}); "
                 "fetching it again with a fresh URL."
             )
             try:
                 return self._download(self._fresh_url(job_id, job_file.name))
             except (requests.RequestException, OSError) as error:
                 failure = error
-        raise JobFailed(f"file {job_file.name} of job {job_id} failed {self.download_attempts} times: {failure}") from failure
+        raise JobFailed(
+            f"file {job_file.name} of job {job_id} failed {self.download_attempts} times: {_unsigned(failure)}"
+        ) from None
 
     def _fresh_url(self, job_id: int, name: str) -> str:
         after = None
@@ -225,3 +228,7 @@ class ExportJobReader:
         except Exception as error:
             logger.warning(f"{self.stream}: could not cancel Iterable export job {job_id}: {error}")
 
+
+def _unsigned(error: BaseException) -> str:
+    """The error without URL query strings: a pre-signed file URL grants access to the data."""
+    return re.sub(r"\?[^\s'\")]*", "?…", str(error))

@@ -67,11 +67,14 @@ def test_lines_of_all_files_arrive_in_order_and_the_key_never_goes_to_file_urls(
     assert api.cancelled == [], "a job read to its end is not cancelled"
 
 
-def test_an_expired_url_is_fetched_again_with_a_fresh_one(requests_mock):
+def test_an_expired_url_is_fetched_again_with_a_fresh_one(requests_mock, caplog):
     api = FakeJobApi([{"jobState": "completed", "files": [file("f1.json")]}])
     requests_mock.get(f"{FILES_HOST}/f1.json", [{"status_code": 403, "text": "<Error>AccessDenied</Error>"}, {"content": b'{"a":1}\n'}])
 
     assert [line for line in reader(api).lines("emailSend", "a", "b") if line] == [b'{"a":1}']
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "403" in warning and "f1.json" in warning
+    assert "Signature" not in warning, "a pre-signed URL is a credential: never logged"
 
 
 def test_a_failed_job_raises_so_the_window_is_retried(requests_mock):
