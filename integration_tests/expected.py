@@ -1,8 +1,10 @@
 """What each stream must deliver for an emulated project, and how to compare it with what came out.
 
-The connector reshapes records (ISO-8601 timestamps, a primary key field, undeclared fields moved
-into an object column). `canonical` undoes that with code independent of the connector's, so
-emitted and served records are compared field by field.
+The connector reshapes records (RFC 3339 timestamps, a primary key field, Iterable's dotted keys
+nested into their objects, undeclared fields and misfits moved into an object column).
+`canonical` undoes that with code independent of the connector's: both sides are flattened into
+dotted keys and timestamps compared as instants, so emitted and served records are compared
+field by field.
 """
 
 import json
@@ -59,21 +61,39 @@ def _instant(value: Any) -> Any:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def overflow_key(stream: str) -> Optional[str]:
-    """The object column a stream moves undeclared fields into."""
-    if stream == "users":
-        return "dataFields"
-    return "additionalFields" if stream in EXPORT_STREAMS else None
+def overflow_key(stream: str) -> str:
+    """The object column a stream moves undeclared fields (and misfits) into."""
+    return "dataFields" if stream == "users" else "additionalFields"
 
 
 def canonical(record: Dict[str, Any], overflow: Optional[str] = None) -> str:
-    flat = {key: value for key, value in record.items() if key not in ADDED_KEYS and key != overflow}
+    fields = {key: value for key, value in record.items() if key not in ADDED_KEYS and key != overflow}
     if overflow and isinstance(record.get(overflow), dict):
-        flat.update(record[overflow])
+        fields.update(record[overflow])
+    flat: Dict[str, Any] = {}
+    for key, value in fields.items():
+        _flatten(key, value, flat)
     # The CDK's serializer leaves top-level nulls out of a record: null and absent are the same.
     return json.dumps(
-        {key: _instant(value) for key, value in flat.items() if value is not None}, sort_keys=True, default=str
+        {key: _comparable(value) for key, value in flat.items() if value is not None}, sort_keys=True, default=str
     )
+
+
+def _flatten(key: str, value: Any, flat: Dict[str, Any]) -> None:
+    """Objects become dotted keys (`address.city`), as Iterable's user export writes them."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            _flatten(f"{key}.{name}", inner, flat)
+    else:
+        flat[key] = value
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _comparable(inner) for name, inner in value.items()}
+    return _instant(value)
 
 
 def as_multiset(records: Iterable[Dict[str, Any]], overflow: Optional[str] = None) -> Counter:
@@ -125,10 +145,13 @@ TEXT_COLUMNS = {"name", "type", "createdBy", "creationDate", "lastModified", "su
 
 
 def _typed_experiment_row(row: Dict[str, str]) -> Dict[str, Any]:
+    """A CSV row as its declared columns: Iterable's `Experiment Id` is column `experimentId`."""
     typed: Dict[str, Any] = {}
-    for name, value in row.items():
+    for header, value in row.items():
         if value == "":
             continue
+        first, *rest = header.split()
+        name = first[:1].lower() + first[1:] + "".join(word.capitalize() for word in rest)
         if name in TEXT_COLUMNS:
             typed[name] = value
         else:

@@ -520,16 +520,19 @@ def test_user_fields_list_every_user_field_with_its_iterable_type(emulator):
     assert fields == emulator.data.user_fields()
     assert {"email": "string", "profileUpdatedAt": "date", "emailListIds": "long", "lifetimeValue": "double",
             "isVip": "boolean", "address": "object", "address.city": "string"}.items() <= fields.items()
-    served = set()
+    served, dotted, nested = set(), set(), set()
     for user in jsonl(export(emulator, "user", START_S, END_S).content):
         for name, value in user.items():
             assert name in fields, f"{name}: every field a user record carries is listed"
             assert is_of_type(value, fields[name]), f"{name}={value!r} is not a {fields[name]}"
-            served.add(name)
-            if isinstance(value, dict):
-                served.update(f"{name}.{sub}" for sub in value)
-    assert served == set(fields) - {"itblInternal"}, \
-        "getFields lists nothing users lack (itblInternal only as the parent of itblInternal.emailDomain)"
+            parts = name.split(".")
+            served.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+            (dotted if len(parts) > 1 else nested if isinstance(value, dict) else set()).add(name)
+            items = value if isinstance(value, list) else [] if fields[name] == "geo_location" else [value]
+            served.update(f"{name}.{sub}" for item in items if isinstance(item, dict) for sub in item)
+    assert served == set(fields), "getFields lists every field users carry (objects with their sub-fields), no other"
+    assert "shoppingPreferences.vip.since" in dotted and "address.city" in dotted and "address" in nested, \
+        "nested objects come flattened into dotted keys, and (for some users) as objects"
     emulator.faults.rate_limits_enabled = True
     statuses = [get(emulator, "users/getFields").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429], "users/getFields allows 3 requests per second"
@@ -547,11 +550,15 @@ def test_experiment_metrics_are_csv_rows_per_variant_of_email_campaigns(emulator
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert rows == emulator.data.experiment_metrics_rows(ids)
     assert len(rows) == sum(len(e["templateIds"]) for e in experiments), "one row per variant"
-    assert {int(r["campaignId"]) for r in rows} == with_experiments
-    assert response.text.startswith("campaignId,experimentId,templateId,name,type,createdBy,creationDate,lastModified,")
+    assert {int(r["Campaign Id"]) for r in rows} == with_experiments
+    assert response.text.startswith("Campaign Id,Experiment Id,Template Id,Name,Type,Created By,Creation Date,"), \
+        "Iterable's readable headers, as campaigns/metrics has them"
     one = experiments[-1]
     only = list(csv.DictReader(io.StringIO(get(emulator, "experiments/metrics", experimentId=one["id"]).text)))
-    assert [int(r["templateId"]) for r in only] == one["templateIds"] and only[0]["improvement"] == ""
+    assert [int(r["Template Id"]) for r in only] == one["templateIds"] and only[0]["Improvement"] == ""
+    with IterableEmulator(EmulatorConfig(experiment_metrics_header="camelCase")) as camel:
+        header = get(camel, "experiments/metrics", campaignId=ids).text.splitlines()[0]
+        assert header.startswith("campaignId,experimentId,templateId,name,"), "the form Matatika's tap derives"
     empty = get(emulator, "experiments/metrics", campaignId=[c for c in ids if c not in with_experiments][:3])
     assert empty.status_code == 200 and len(empty.text.splitlines()) == 1, "no experiment: the header alone"
     assert get(emulator, "experiments/metrics", campaignId=list(range(10**7, 10**7 + 300))).status_code == 414

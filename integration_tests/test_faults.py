@@ -89,7 +89,7 @@ def test_a_user_whose_events_keep_failing_is_skipped(emulator, connector):
 
     assert output.returncode == 0, output.errors
     expected = [e for e in catalogue_records(emulator)["events"] if e["email"] != broken_user]
-    assert as_multiset(output.records["events"]) == as_multiset(expected)
+    assert as_multiset(output.records["events"], overflow_key("events")) == as_multiset(expected)
     assert any("user" in w and broken_user in w for w in output.warnings())
 
 

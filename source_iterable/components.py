@@ -3,17 +3,16 @@
 Each class is referenced from `manifest.yaml` by `class_name: source_iterable.components.<Name>`.
 """
 
-import hashlib
 import logging
 import threading
 from collections import Counter
 from dataclasses import InitVar, dataclass, field
-from typing import Any, List, Mapping, MutableMapping, Optional, Union
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple, Union
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.extractors.type_transformer import TypeTransformer
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
     DefaultErrorHandler,
@@ -28,9 +27,10 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
 from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_iterable.export_records import iso_utc
+from source_iterable.export_records import event_key
 from source_iterable.export_jobs import DeleteRequester
 from source_iterable.export_retriever import AdaptiveExportWindows
+from source_iterable.record_contract import ContractViolation, RecordContract, typed_cell
 from source_iterable.user_fields import UserFieldsSchema
 
 logger = logging.getLogger("airbyte")
@@ -170,15 +170,14 @@ def _error_code(response: requests.Response) -> str:
 
 
 @dataclass
-class TypedCsvCells(RecordTransformation):
-    """Numeric CSV cells become numbers, empty cells are dropped, `text_columns` stay strings.
+class CampaignMetricsRecord(RecordTransformation):
+    """One CSV row of `campaigns/metrics` as `{"id": <int>, "data": {<metric>: value}}`.
 
-    Attributes:
-        text_columns: columns declared as strings, kept as text even when they look numeric.
+    Metric names differ per medium and change over time, so they stay keys of `data` (the
+    upstream connector's shape); numeric cells become numbers and empty cells are left out.
     """
 
     parameters: InitVar[Mapping[str, Any]]
-    text_columns: List[str] = field(default_factory=list)
 
     def transform(
         self,
@@ -187,49 +186,52 @@ class TypedCsvCells(RecordTransformation):
         stream_state: Optional[StreamState] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> None:
-        for name in list(record):
-            value = record[name]
-            if value in (None, "") or not name:
-                del record[name]
-            elif name not in self.text_columns:
-                record[name] = _typed_cell(value)
-
-
-@dataclass
-class CampaignMetricsRecord(TypedCsvCells):
-    """One CSV row of `campaigns/metrics` as `{"id": <int>, "data": {<metric>: value}}`.
-
-    Cells are typed like `TypedCsvCells`. Metric names differ per medium and change over time,
-    so they stay keys of `data` (the upstream connector's shape).
-    """
-
-    def transform(
-        self,
-        record: MutableMapping[str, Any],
-        config: Optional[Config] = None,
-        stream_state: Optional[StreamState] = None,
-        stream_slice: Optional[StreamSlice] = None,
-    ) -> None:
-        super().transform(record, config, stream_state, stream_slice)
-        cells = dict(record)
+        cells = {name: typed_cell(value) for name, value in record.items() if name and value not in (None, "")}
         record.clear()
         record["id"] = cells.get("id")
         record["data"] = cells
 
 
-def _typed_cell(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return value
-    return number if number == number and abs(number) != float("inf") else value
+@dataclass
+class ConformToSchema(TypeTransformer):
+    """The record contract (`record_contract.RecordContract`) as the CDK's schema normalization.
+
+    The record selector calls it for every record with the stream's schema, after the
+    transformations. Called from several worker threads: the compiled contract per schema is
+    built once and only read afterwards.
+
+        schema_normalization:
+          type: CustomSchemaNormalization
+          class_name: source_iterable.components.ConformToSchema
+          overflow_field: additionalFields
+
+    Attributes:
+        overflow_field: the object column that receives undeclared fields and misfits.
+        csv_rows: records are CSV rows (headers matched by spelling, cells typed by column).
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+    overflow_field: Optional[str] = "additionalFields"
+    csv_rows: bool = False
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._contracts: Dict[int, Tuple[Mapping[str, Any], RecordContract]] = {}
+
+    def transform(self, record: Dict[str, Any], schema: Mapping[str, Any]) -> None:
+        cached = self._contracts.get(id(schema))
+        if cached is None or cached[0] is not schema:
+            cached = self._contracts[id(schema)] = (schema, RecordContract(schema, self.overflow_field, self.csv_rows))
+        try:
+            conformed = cached[1].conform(record)
+        except ContractViolation as violation:
+            raise AirbyteTracedException(
+                message=f"Iterable sent a record this stream cannot emit without breaking its schema: {violation}.",
+                internal_message=str(violation),
+                failure_type=FailureType.system_error,
+            ) from None
+        if conformed is not record:
+            record.clear()
+            record.update(conformed)
 
 
 @dataclass
@@ -256,11 +258,8 @@ class RenameStateCursor(StateMigration):
 
 @dataclass
 class UserEventRecord(RecordTransformation):
-    """Shapes one `export/userEvents` line: `createdAt` as ISO-8601 UTC and an `eventHash` key.
-
-    Iterable's events carry no id; the key is a hash of the event's content with sorted keys,
-    the same for the same event in every sync.
-    """
+    """Gives one `export/userEvents` event its `eventHash` key, the same rule as the export
+    streams' (`export_records.event_key`): Iterable's events carry no id of their own."""
 
     def transform(
         self,
@@ -269,12 +268,7 @@ class UserEventRecord(RecordTransformation):
         stream_state: Optional[StreamState] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> None:
-        record["eventHash"] = hashlib.blake2b(
-            orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS), digest_size=16
-        ).hexdigest()
-        created_at = iso_utc(record.get("createdAt"))
-        if created_at:
-            record["createdAt"] = created_at
+        record["eventHash"] = event_key(record)
 
 
 __all__: List[str] = [
@@ -287,6 +281,6 @@ __all__: List[str] = [
     "IterableErrorHandler",
     "SkipPersistentServerErrors",
     "CampaignMetricsRecord",
-    "TypedCsvCells",
+    "ConformToSchema",
     "RenameStateCursor",
 ]

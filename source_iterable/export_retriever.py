@@ -33,9 +33,10 @@ from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as stream_s
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.export_jobs import ExportJobReader, JobFailed, JobTruncated
-from source_iterable.export_records import RecordShaper, iso_utc, value_types
+from source_iterable.export_records import RecordShaper
+from source_iterable.record_contract import rfc3339_utc
 from source_iterable.export_windows import WindowSizer
-from source_iterable.jsonl import iter_body_lines
+from source_iterable.jsonl import iter_body_lines, streaming
 
 logger = logging.getLogger("airbyte")
 
@@ -126,7 +127,7 @@ class AdaptiveExportWindows(Retriever):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         # The nested requester is built with a buffering decoder; exports must stream.
-        self.requester.stream_response = True  # type: ignore[attr-defined]
+        streaming(self.requester)
         self._parameters = parameters
         self.data_type: str = parameters["data_type"]
         self.data_type_aliases: List[str] = list(parameters.get("data_type_aliases", []))
@@ -258,7 +259,7 @@ class AdaptiveExportWindows(Retriever):
             if not isinstance(record, dict):
                 result.malformed += 1
                 continue
-            cursor_iso = iso_utc(record.get(cursor_field))
+            cursor_iso = rfc3339_utc(record.get(cursor_field))
             if cursor_iso is None:
                 result.without_cursor += 1
             elif not low_iso <= cursor_iso[:19] < high_iso:
@@ -268,7 +269,7 @@ class AdaptiveExportWindows(Retriever):
             result.records += 1
             yield AirbyteMessage(
                 type=Type.RECORD,
-                record=AirbyteRecordMessage(stream=stream, data=shaper.shape(record, line, cursor_iso), emitted_at=emitted_at),
+                record=AirbyteRecordMessage(stream=stream, data=shaper.shape(record, cursor_field, cursor_iso), emitted_at=emitted_at),
             )
         if by_job:
             result.seconds = monotonic() - started
@@ -338,20 +339,11 @@ class AdaptiveExportWindows(Retriever):
         self.cursor.close_partition(_CompletedWindow(window))
 
     def _shaper(self, records_schema: Mapping[str, Any]) -> RecordShaper:
-        declared = frozenset(records_schema.get("properties", {}))
-        timestamps = frozenset(
-            name
-            for name, spec in records_schema.get("properties", {}).items()
-            if isinstance(spec, dict) and spec.get("format") == "date-time"
-        )
         return RecordShaper(
-            cursor_field=self.cursor_field,
-            timestamp_fields=timestamps,
-            declared_fields=declared,
+            schema=records_schema,
             key_field=self._parameters.get("key_field"),
             overflow_field=self._parameters.get("overflow_field"),
             identity_fields=self._parameters.get("identity_fields", ()),
-            checked_types=value_types(records_schema.get("properties", {})) if self._parameters.get("check_value_types") else None,
         )
 
     def _log_window(self, low: datetime, high: datetime, result: WindowResult, by_job: bool) -> None:

@@ -2,12 +2,18 @@
 
 import logging
 from dataclasses import InitVar, dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from datetime import datetime, timedelta, timezone
+from time import monotonic
+from typing import AbstractSet, Any, Dict, Iterable, Mapping, Optional, Set
+
+import orjson
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.types import Config
+
+from source_iterable.jsonl import iter_body_lines, streaming
 
 logger = logging.getLogger("airbyte")
 
@@ -28,27 +34,53 @@ ITERABLE_TYPES: Dict[str, Dict[str, Any]] = {
 }
 # A type Iterable may add later: declared without a type, so that no value is rejected.
 UNKNOWN_TYPE: Dict[str, Any] = {}
+SCALAR_TYPES = frozenset({"string", "long", "double", "boolean", "date"})
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def json_schema_of(iterable_type: str) -> Dict[str, Any]:
-    return dict(ITERABLE_TYPES.get(str(iterable_type).lower(), UNKNOWN_TYPE))
+def json_schema_of(iterable_type: str, is_array: bool = False) -> Dict[str, Any]:
+    """The JSON schema of a getFields type; `is_array` for a field that holds arrays of it
+    (getFields names an array field by the type of its elements)."""
+    spec = dict(ITERABLE_TYPES.get(str(iterable_type).lower(), UNKNOWN_TYPE))
+    if not is_array or str(iterable_type).lower() not in SCALAR_TYPES:
+        return spec
+    items = {**spec, "type": [t for t in spec["type"] if t != "null"][0]}
+    return {"type": ["array", "null"], "items": items}
 
 
-def user_field_properties(fields: Mapping[str, str]) -> Dict[str, Any]:
+def user_field_properties(fields: Mapping[str, str], array_fields: AbstractSet[str] = frozenset()) -> Dict[str, Any]:
     """JSON-schema properties for Iterable's `{field name: type}`.
 
     `a.b` is field `b` of `a` when `a` is an object (or `nested`, an array of objects) field;
     otherwise it is a top-level key with a dot in its name, as Iterable's `itblInternal.emailDomain`.
+    Fields named in `array_fields` (dotted names) are declared as arrays of their type.
     """
     properties: Dict[str, Any] = {}
     for name in sorted(fields, key=lambda dotted: dotted.count(".")):
         head, _, rest = name.partition(".")
         container = _container(properties.get(head)) if rest else None
         if container is None:
-            properties[name] = json_schema_of(fields[name])
+            properties[name] = json_schema_of(fields[name], name in array_fields)
         else:
-            _insert(container, rest, fields[name])
+            _insert(container, rest, json_schema_of(fields[name], name in array_fields))
     return properties
+
+
+def array_valued_fields(records: Iterable[Mapping[str, Any]]) -> Set[str]:
+    """Dotted names of the fields that hold an array of values (not of objects) in `records`,
+    whether Iterable sent them as dotted keys or inside objects."""
+    found: Set[str] = set()
+
+    def visit(prefix: str, record: Mapping[str, Any]) -> None:
+        for name, value in record.items():
+            if isinstance(value, list) and not any(isinstance(item, dict) for item in value):
+                found.add(prefix + name)
+            elif isinstance(value, dict):
+                visit(f"{prefix}{name}.", value)
+
+    for record in records:
+        visit("", record)
+    return found
 
 
 def _container(spec: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -62,14 +94,14 @@ def _container(spec: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _insert(container: Dict[str, Any], dotted: str, iterable_type: str) -> None:
+def _insert(container: Dict[str, Any], dotted: str, spec: Dict[str, Any]) -> None:
     head, _, rest = dotted.partition(".")
     children = container.setdefault("properties", {})
     inner = _container(children.get(head)) if rest else None
     if inner is None:
-        children[dotted] = json_schema_of(iterable_type)
+        children[dotted] = spec
     else:
-        _insert(inner, rest, iterable_type)
+        _insert(inner, rest, spec)
 
 
 class ConfiguredUsersSchema:
@@ -95,25 +127,36 @@ class UserFieldsSchema(SchemaLoader):
 
     At discover, asks `users/getFields` once and declares each field as a column: strings,
     integers (`long`), numbers (`double`), booleans, dates as date-time strings, objects with
-    their sub-fields. The static schema's standard fields win. If the fields cannot be read, the
-    static schema is used and a warning says so: fields then land in `dataFields`, nothing is
-    lost. A read with a configured `users` schema uses that one (see `ConfiguredUsersSchema`).
+    their sub-fields. getFields names an array field by the type of its elements, so discover
+    also reads a sample of recently updated users (`sample_requester`, one export request): a
+    field that holds arrays there is declared as an array of its type. The static schema's
+    standard fields win. If the fields cannot be read, the static schema is used and a warning
+    says so: fields then land in `dataFields`, nothing is lost. A read with a configured `users`
+    schema uses that one (see `ConfiguredUsersSchema`).
 
         schema_loader:
           type: CustomSchemaLoader
           class_name: source_iterable.components.UserFieldsSchema
           base_schema: {type: InlineSchemaLoader, schema: {$ref: "#/schemas/users"}}
           requester: {$ref: "#/definitions/requester", $parameters: {endpoint: users/getFields}}
+          sample_requester: {$ref: "#/definitions/requester", $parameters: {endpoint: export/data.json}}
 
     Attributes:
         requester: sends `GET users/getFields`.
         base_schema: the standard `users` schema.
+        sample_requester: sends the `user` export request of the sample.
+        sample_users / sample_days / sample_seconds: the sample reads at most this many users,
+            updated in the last `sample_days` before the end of the data, for at most this long.
     """
 
     requester: Requester
     base_schema: SchemaLoader
     config: Config
     parameters: InitVar[Mapping[str, Any]]
+    sample_requester: Optional[Requester] = None
+    sample_users: int = 2000
+    sample_days: int = 30
+    sample_seconds: float = 30.0
     _schema: Optional[Dict[str, Any]] = field(init=False, repr=False, default=None)
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
@@ -133,7 +176,8 @@ class UserFieldsSchema(SchemaLoader):
             schema["properties"].update(configured["properties"])
             return schema
         fields = self._project_fields()
-        for name, spec in user_field_properties(fields).items():
+        array_fields = self._sampled_array_fields() if fields else set()
+        for name, spec in user_field_properties(fields, array_fields).items():
             schema["properties"].setdefault(name, spec)
         return schema
 
@@ -148,3 +192,52 @@ class UserFieldsSchema(SchemaLoader):
             logger.warning("users: users/getFields gave no field list; custom fields go to dataFields.")
             return {}
         return fields
+
+    def _sampled_array_fields(self) -> Set[str]:
+        if self.sample_requester is None:
+            return set()
+        end = self._sample_end()
+        start = max(end - timedelta(days=self.sample_days), _utc(self.config["start_date"]))
+        try:
+            response = streaming(self.sample_requester).send_request(
+                request_params={
+                    "dataTypeName": "user",
+                    "startDateTime": start.strftime(DATE_FORMAT),
+                    "endDateTime": end.strftime(DATE_FORMAT),
+                }
+            )
+            if response is None or not response.ok:
+                raise ValueError(f"HTTP {getattr(response, 'status_code', 'no response')}")
+            try:
+                return array_valued_fields(self._sample(iter_body_lines(response)))
+            finally:
+                response.close()
+        except Exception as error:  # the schema must never fail discover
+            logger.warning(
+                f"users: could not read a sample of users to find array fields ({error}); fields are declared "
+                "as getFields types them, and array values of them land in dataFields."
+            )
+            return set()
+
+    def _sample(self, lines: Iterable[bytes]) -> Iterable[Mapping[str, Any]]:
+        deadline = monotonic() + self.sample_seconds
+        for count, line in enumerate(lines):
+            if count >= self.sample_users or monotonic() > deadline:
+                return
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+    def _sample_end(self) -> datetime:
+        lookback = timedelta(minutes=int(self.config.get("lookback_window", 5) or 0))
+        end = datetime.now(timezone.utc).replace(microsecond=0) - lookback
+        if self.config.get("end_date"):
+            end = min(end, _utc(self.config["end_date"]))
+        return end
+
+
+def _utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)

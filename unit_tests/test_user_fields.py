@@ -5,7 +5,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteSt
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_iterable import SourceIterable
-from source_iterable.user_fields import user_field_properties
+from source_iterable.user_fields import array_valued_fields, user_field_properties
 from unit_tests.conftest import API, discover_streams, make_config, records_of, read_stream
 from unit_tests.export_mocks import Body, in_window, jsonl, serve_export
 
@@ -98,3 +98,46 @@ def test_a_read_shapes_users_by_the_configured_schema_so_fields_added_since_disc
     assert record["loyaltyPoints"] == 7
     assert "birthday" not in record and record["dataFields"] == {"birthday": "1990-02-03"}
     assert get_fields.call_count == asked_at_discover, "a read with a configured schema needs no users/getFields"
+
+
+def test_fields_holding_arrays_are_declared_as_arrays_of_their_getfields_type():
+    sample = [{"favoriteStoreIds": [7001, 7002], "interests": "chess", "address": {"tags": ["a"]}, "devices": [{"t": 1}]}]
+
+    arrays = array_valued_fields(sample)
+    properties = user_field_properties(
+        {"favoriteStoreIds": "long", "interests": "string", "address": "object", "address.tags": "string"}, arrays
+    )
+
+    assert arrays == {"favoriteStoreIds", "address.tags"}, "arrays of objects are `nested` fields, not arrays of a type"
+    assert properties["favoriteStoreIds"] == {"type": ["array", "null"], "items": {"type": "integer"}}, (
+        "getFields calls an array of ids `long`: the column is an array of integers, not an integer"
+    )
+    assert properties["interests"] == {"type": ["string", "null"]}, "a field seen with scalars stays a scalar column"
+    assert properties["address"]["properties"]["tags"]["items"] == {"type": "string"}
+
+
+def test_discover_samples_recent_users_to_find_array_fields(requests_mock):
+    requests_mock.get(f"{API}/users/getFields", json={"fields": {"favoriteStoreIds": "long", "loyaltyPoints": "long"}})
+    users = [{"email": "a@example.com", "profileUpdatedAt": "2024-01-20 10:00:00 +00:00", "favoriteStoreIds": [1, 2], "loyaltyPoints": 3}]
+    requests = serve_export(requests_mock, lambda request: Body(jsonl(in_window(users, request, "profileUpdatedAt"))))
+
+    output = discover_streams(make_config(end_date="2024-02-01T00:00:00Z"))
+
+    properties = {s.name: s for s in output.catalog.catalog.streams}["users"].json_schema["properties"]
+    assert properties["favoriteStoreIds"]["type"] == ["array", "null"]
+    assert properties["loyaltyPoints"]["type"] == ["integer", "null"]
+    (sample,) = requests
+    assert "dataTypeName=user" in sample.url and "startDateTime=2024-01-02" in sample.url, (
+        "one export request, for the users updated in the last 30 days of the data"
+    )
+
+
+def test_discover_declares_getfields_types_when_the_sample_cannot_be_read(requests_mock):
+    requests_mock.get(f"{API}/users/getFields", json={"fields": {"favoriteStoreIds": "long"}})
+    requests_mock.get(f"{API}/export/data.json", status_code=400, json={"code": "BadParams", "msg": "Invalid dataTypeName user"})
+
+    output = discover_streams(make_config())
+
+    properties = {s.name: s for s in output.catalog.catalog.streams}["users"].json_schema["properties"]
+    assert properties["favoriteStoreIds"]["type"] == ["integer", "null"]
+    assert any("could not read a sample of users" in log.log.message for log in output.logs)

@@ -37,10 +37,10 @@ class EmulatorConfig:
             after the connector read the fields).
         user_fields_of_every_type: users also carry a ``nested`` field (``devices``) and a
             ``geo_location`` one (``lastKnownLocation``), so that ``users/getFields`` lists every
-            Iterable field type. Off by default to keep the ``user`` records other tests expect.
-        experiment_metrics_header: ``"camelCase"`` (``campaignId,experimentId,...``, the names
-            Matatika's tap reports; Iterable's real header is not documented) or ``"readable"``
-            (``Campaign Id,Experiment Id,...``, the style of ``campaigns/metrics``).
+            Iterable field type.
+        experiment_metrics_header: ``"readable"`` (``Campaign Id,Experiment Id,...``, Iterable's
+            human-readable headers, as ``campaigns/metrics`` has them) or ``"camelCase"``
+            (``campaignId,experimentId,...``, the names Matatika's tap derives from them itself).
     """
 
     seed: int = 1
@@ -57,8 +57,8 @@ class EmulatorConfig:
     api_key: str = "emulator-api-key"
     unavailable_data_types: frozenset[str] = frozenset()
     unlisted_user_field_every: int | None = None
-    user_fields_of_every_type: bool = False
-    experiment_metrics_header: str = "camelCase"
+    user_fields_of_every_type: bool = True
+    experiment_metrics_header: str = "readable"
     start_ms: int = field(init=False, repr=False)
     end_ms: int = field(init=False, repr=False)
 

@@ -23,7 +23,8 @@ from .timefmt import to_epoch_ms, to_epoch_s
 
 SHUFFLE_BLOCK = 256
 USER_EVENT_TYPES = ["emailSend", "emailSend", "emailOpen", "emailClick", "emailSubscribe", "emailUnSubscribe",
-                    "emailBounce", "pushSend", "pushOpen", "smsSend", "inAppOpen", "purchase", "customEvent"]
+                    "emailBounce", "pushSend", "pushOpen", "smsSend", "smsReceived", "inAppOpen", "inboxSession",
+                    "purchase", "customEvent", "customEvent"]
 
 
 class EmulatorData:

@@ -213,6 +213,8 @@ class RecordContext:
                   "channelIds": [channel_id] if h & 32 else []}
         if fields["unsubSource"] == "Complaint":
             fields["recipientState"], fields["status"] = "Complaint", "5.7.1"
+        elif h & 64:
+            fields["recipientState"], fields["status"] = pick(BOUNCES, h >> 7)
         return fields
 
     def _subscribe(self, etype, h, hm, user, created):
@@ -243,7 +245,7 @@ class RecordContext:
         return {"reason": "Recalled"}
 
     def _session(self, etype, h, hm, user, created):
-        return {"sessionId": f"{h:016x}", "startTotalMessageCount": (h >> 8) % 10,
+        return {"sessionId": f"{h:016x}", "sessionStartTime": created, "startTotalMessageCount": (h >> 8) % 10,
                 "endTotalMessageCount": (h >> 12) % 10, "sessionDurationMs": (h >> 16) % 600_000,
                 "deviceInfo": {"platform": pick(PLATFORMS[:2], h >> 36), "appPackageName": "com.example.app",
                                "deviceId": f"dev-{(h >> 40) % 100000:05d}"}}
@@ -277,7 +279,10 @@ class RecordContext:
     def _custom(self, etype, h, hm, user, created):
         data = {"sessionId": f"s-{h:016x}", "price": (h >> 8) % 10_000 / 100, "isMobile": bool(h & 128),
                 "tags": ["a", "b"][: (h >> 20) % 3], "context": {"screen": "home", "depth": (h >> 24) % 5}}
-        return {"eventName": pick(CUSTOM_EVENTS, h >> 5), "dataFields": data}
+        fields = {"eventName": pick(CUSTOM_EVENTS, h >> 5), "dataFields": data}
+        if h & 256:  # a custom event updated after it was tracked
+            fields["eventUpdatedAt"] = created[:19] + " +00:00"
+        return fields
 
     def _journey_exit(self, etype, h, hm, user, created):
         return {"workflowId": 60000 + (h >> 5) % 1000, "workflowName": f"Onboarding journey {(h >> 5) % 1000}",

@@ -9,6 +9,11 @@ DOMAINS = ["example.com", "example.org", "mail.example.net", "example.co.uk"]
 CITIES = [("Kyiv", "Ukraine"), ("Berlin", "Germany"), ("Austin", "United States"), ("São Paulo", "Brazil")]
 SIGNUP_SOURCES = ["Import", "API", "ListAPI", "WebForm"]
 INTERESTS = ["running", "cooking", "travel", "jazz", "gardening", "chess"]
+CHANNEL_PREFERENCES = ["email", "sms", "push"]
+VIP_TIERS = ["silver", "gold", "platinum"]
+# One user in NESTED_OBJECTS_EVERY keeps ``address`` as a JSON object: Iterable's export flattens
+# nested objects into dotted keys, but whether it always does is not documented.
+NESTED_OBJECTS_EVERY = 5
 _DAY_MS = 86_400_000
 
 # ``users/getFields`` types of what ``Users.profile`` serves. Iterable names a field's type after its
@@ -22,8 +27,11 @@ STANDARD_USER_FIELDS = {
 }
 CUSTOM_USER_FIELDS = {
     "firstName": "string", "lastName": "string", "loyaltyPoints": "long", "lifetimeValue": "double",
-    "isVip": "boolean", "birthday": "date", "address": "object", "address.city": "string",
-    "address.country": "string", "address.zip": "string", "interests": "string",
+    "isVip": "boolean", "birthday": "date", "lastPurchaseDate": "date", "address": "object", "address.city": "string",
+    "address.country": "string", "address.zip": "string", "interests": "string", "favoriteStoreIds": "long",
+    "preferences": "object", "preferences.newsletter": "boolean", "preferences.channel": "string",
+    "shoppingPreferences": "object", "shoppingPreferences.vip": "object", "shoppingPreferences.vip.since": "date",
+    "shoppingPreferences.vip.tier": "string",
 }
 EVERY_TYPE_USER_FIELDS = {
     "devices": "nested", "devices.token": "string", "devices.platform": "string",
@@ -103,8 +111,11 @@ class Users:
     def profile(self, i: int, updated_ms: int, fmt: TimestampFormatter) -> dict:
         """The ``user`` export record of user ``i`` last updated at ``updated_ms``.
 
-        Custom fields sit at the top level and internal ones as dotted keys, as in real exports;
-        a quarter of the ``profileUpdatedAt`` values use the ISO form Iterable also emits.
+        As in real exports, custom fields sit at the top level and nested objects are flattened
+        into dotted keys (``itblInternal.emailDomain``, ``shoppingPreferences.vip.since``), except
+        ``address`` for one user in ``NESTED_OBJECTS_EVERY``; a quarter of the ``profileUpdatedAt``
+        values use the ISO form Iterable also emits; date fields hold a date alone or a timestamp;
+        array fields (``interests``, ``favoriteStoreIds``) are typed by their elements in getFields.
         """
         h = self._hash(i)
         record = {"email": self.emails[i]}
@@ -123,12 +134,23 @@ class Users:
         record["isVip"] = bool(h & 32)
         record["birthday"] = f"{1950 + (h >> 45) % 55}-{1 + (h >> 50) % 12:02d}-{1 + (h >> 54) % 28:02d}"
         city, country = pick(CITIES, h >> 58)
-        record["address"] = {"city": city, "country": country, "zip": f"{(h >> 22) % 100_000:05d}"}
+        address = {"city": city, "country": country, "zip": f"{(h >> 22) % 100_000:05d}"}
+        if i % NESTED_OBJECTS_EVERY == 0:
+            record["address"] = address
+        else:
+            record.update((f"address.{name}", value) for name, value in address.items())
         if h & 64:
             first = (h >> 3) % len(INTERESTS)
             record["interests"] = [INTERESTS[first], INTERESTS[(first + 1 + (h >> 6) % 3) % len(INTERESTS)]]
+            record["favoriteStoreIds"] = [7000 + (h >> 9) % 40, 7040 + (h >> 15) % 40]
         if h & 128:
             record["phoneNumber"] = self.phone(i)
+            record["lastPurchaseDate"] = fmt.event(updated_ms - (h >> 17) % (90 * _DAY_MS) // 1000 * 1000)
+        record["preferences.newsletter"] = bool(h & 256)
+        record["preferences.channel"] = pick(CHANNEL_PREFERENCES, h >> 11)
+        if record["isVip"]:
+            record["shoppingPreferences.vip.since"] = fmt.event(updated_ms - (h >> 19) % (700 * _DAY_MS) // 1000 * 1000)
+            record["shoppingPreferences.vip.tier"] = pick(VIP_TIERS, h >> 23)
         if self._every_type:
             record["devices"] = [
                 {"token": f"tok-{h >> 8 & 0xFFFFFF:06x}-{k}", "platform": pick(["APNS", "GCM"], h >> k),
