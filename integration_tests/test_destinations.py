@@ -21,16 +21,17 @@ How PyAirbyte 0.71.3 stores a record (what `stored_as` undoes):
 
 import importlib.util
 import json
+import logging
 import math
 import re
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 
@@ -147,12 +148,27 @@ def postgres_rows(cursor: Any, table: str, tables: set) -> Optional[List[Row]]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+@contextmanager
+def the_airbyte_logger_restored() -> Iterator[None]:
+    """PyAirbyte, run in this process, takes over the `airbyte` logger it shares with the CDK (its
+    own file handler, no propagation); later tests of this worker read the connector's logs
+    through that logger, so it is given back as it was."""
+    logger = logging.getLogger("airbyte")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    try:
+        yield
+    finally:
+        logger.handlers[:] = handlers
+        logger.propagate, logger.level = propagate, level
+
+
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory) -> Synced:
     """Discover, then the three reads at once; servers and emulators are gone before the first check."""
-    airbyte = _airbyte()
     workdir = tmp_path_factory.mktemp("destinations")
     with ExitStack() as running:
+        running.enter_context(the_airbyte_logger_restored())
+        airbyte = _airbyte()
         emulators = []
         for _ in range(3):  # one per read, see the module's docstring
             emulators.append(start_emulator())
