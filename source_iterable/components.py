@@ -93,16 +93,33 @@ class CappedExponentialBackoff(BackoffStrategy):
 
 @dataclass
 class IterableErrorHandler(DefaultErrorHandler):
-    """The DefaultErrorHandler with room for ten capped retries.
+    """The DefaultErrorHandler with room for ten capped retries, and answers a stream expects.
 
     The CDK gives up retrying after `max_time` seconds in total (10 minutes by default), which
-    would cut ten waits of 20 s … 400 s short after the fifth.
+    would cut ten waits of 20 s … 400 s short after the fifth. `ignored_http_codes` hands those
+    answers to the caller instead of failing: YAML cannot add a filter to the shared
+    `response_filters` list without writing the whole list again.
+
+        error_handler: {$ref: "#/definitions/error_handler", ignored_http_codes: [404]}
 
     Attributes:
         max_time: seconds of retrying before a request is given up.
+        ignored_http_codes: statuses the caller handles itself (e.g. 404: a deleted template).
     """
 
     max_time: int = 3600
+    ignored_http_codes: List[int] = field(default_factory=list)
+
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]]
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.Response) and response_or_exception.status_code in self.ignored_http_codes:
+            return ErrorResolution(
+                response_action=ResponseAction.IGNORE,
+                failure_type=FailureType.system_error,
+                error_message=f"HTTP {response_or_exception.status_code}, handled by the stream.",
+            )
+        return super().interpret_response(response_or_exception)
 
 
 @dataclass
