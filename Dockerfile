@@ -14,7 +14,10 @@ RUN python -m venv /airbyte/venv
 COPY requirements.lock ./
 RUN /airbyte/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --requirement requirements.lock
 COPY pyproject.toml README.md ./
+# Every package of the wheel (pyproject.toml): the connector, the emulator and the main job.
 COPY source_iterable ./source_iterable
+COPY iterable_emulator ./iterable_emulator
+COPY iterable_to_duckdb ./iterable_to_duckdb
 # `pip check` fails the build if the lock misses a dependency on the image's Python.
 RUN /airbyte/venv/bin/pip install --no-cache-dir --no-deps . \
     && /airbyte/venv/bin/pip check

@@ -3,6 +3,9 @@
     python bench/bench_backfill.py                      # 2,000 records per data type, 20x faster clock
     python bench/bench_backfill.py --records-per-type 20000 --speed-up 10
 
+Run it with the dev venv's Python (`pip install -e ".[dev]"`): its editable install makes the
+repository's packages importable, `integration_tests` among them.
+
 Iterable's real limits, `--speed-up` times faster in the emulator and the connector alike: the
 emulator's rate-limit windows and job durations are divided by it, and the connector is given
 3/4 of Iterable's limits multiplied by it (e.g. at 20x: export 60 requests per minute instead of
@@ -14,39 +17,27 @@ times would be at Iterable's real speed (scaled waits; the connector's own work 
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from integration_tests.connector import Connector, catalog_for  # noqa: E402
-from integration_tests.emulator import EmulatorConfig, IterableEmulator  # noqa: E402
-from integration_tests.expected import EXPORT_STREAMS  # noqa: E402
+from integration_tests.connector import Connector, catalog_for
+from integration_tests.expected import EXPORT_STREAMS
+from iterable_emulator import EmulatorConfig, emulator_and_connector_config
+from iterable_emulator.connector_config import BUDGET_SHARE
 
 START, END = "2023-01-01T00:00:00Z", "2025-01-01T00:00:00Z"
-MARGIN = 0.75
 
 
 def backfill(mode: str, records_per_type: int, speed_up: float) -> dict:
-    emulator = IterableEmulator(EmulatorConfig(start=START, end=END, records_per_type=records_per_type, users=records_per_type))
-    emulator.start()
-    emulator.faults.rate_limits_enabled = True
-    emulator.faults.time_scale = 1 / speed_up
-    try:
+    project = EmulatorConfig(start=START, end=END, records_per_type=records_per_type, users=records_per_type)
+    # The export budget matches the emulator's clock; job requests too (Iterable: 1 per second).
+    job_requests_per_second = max(1, int(speed_up * BUDGET_SHARE))
+    with emulator_and_connector_config(
+        project, time_scale=1 / speed_up, bounded=True, export_mode=mode, export_job_requests_per_second=job_requests_per_second
+    ) as (emulator, config):
         connector = Connector(Path(tempfile.mkdtemp(prefix=f"backfill-{mode}-")))
-        config = {
-            "api_key": emulator.api_key,
-            "start_date": START,
-            "end_date": END,
-            "base_url": emulator.base_url,
-            "export_mode": mode,
-            "export_requests_per_minute": int(4 * speed_up * MARGIN),
-            "export_job_requests_per_second": max(1, int(1 * speed_up * MARGIN)),
-        }
         catalog = catalog_for(connector.streams(config), sorted(EXPORT_STREAMS))
         emulator.requests.clear()
         started = time.monotonic()
@@ -58,8 +49,6 @@ def backfill(mode: str, records_per_type: int, speed_up: float) -> dict:
             (entry.method, entry.endpoint, entry.status) for entry in emulator.requests.all() if entry.endpoint != "/api/users/getFields"
         )
         return {"mode": mode, "wall": wall, "records": sum(len(r) for r in output.records.values()), "requests": requests}
-    finally:
-        emulator.stop()
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ stdout is counted line by line:
 - the connector: `source-iterable read` with an incremental catalog of the stream;
 - the reference loop: one streamed request per window, orjson per line, one RECORD message per line.
 It prints records/s, wall time, CPU time and peak RSS of each, and the connector/reference ratio,
-so the numbers mean something on any machine.
+so the numbers mean something on any machine. Run it with the dev venv's Python
+(`pip install -e ".[dev]"`): its editable install makes `integration_tests` importable.
 """
 
 import argparse
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
+from integration_tests.connector import CONNECTOR
+
 DATA_TYPES = {"email_send": "emailSend", "users": "user", "email_open": "emailOpen", "custom_event": "customEvent"}
 START, END = "2024-01-01T00:00:00Z", "2024-03-01T00:00:00Z"
-CONNECTOR = [sys.executable, "-c", "from source_iterable.run import run; run()"]
 # The windows the connector asks for over START..END (30 days, then the rest): the reference
 # loop requests the same ones.
 CONNECTOR_WINDOWS = ["2024-01-01 00:00:00|2024-01-31 00:00:00", "2024-01-31 00:00:00|2024-03-01 00:00:00"]
@@ -68,8 +69,7 @@ class Run:
 def start_emulator(stream: str, records: int) -> Tuple[subprocess.Popen, str, str]:
     size = ["--users", str(records), "--records-per-type", "1"] if stream == "users" else ["--records-per-type", str(records)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "integration_tests.emulator", "--start", START, "--end", END, *size],
-        cwd=ROOT,
+        [sys.executable, "-m", "iterable_emulator", "--start", START, "--end", END, *size],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -81,7 +81,7 @@ def start_emulator(stream: str, records: int) -> Tuple[subprocess.Popen, str, st
 def measure(name: str, command: List[str]) -> Run:
     """Runs `command`, counts the RECORD lines it prints, and reads its CPU time and peak RSS."""
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     records = 0
     for line in process.stdout:
         if line.startswith(b'{"type":"RECORD"'):

@@ -31,22 +31,12 @@ def is_rfc3339(value: str) -> bool:
     return True
 
 
+JSON_TYPES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
 def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    """The JSON-schema type of a parsed JSON value (a bool is no integer)."""
+    return JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def violations(

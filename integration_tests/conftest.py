@@ -1,52 +1,49 @@
-"""Fixtures: the emulator on 127.0.0.1, the connector CLI, and what each stream must deliver."""
+"""Fixtures: the emulated project (`project.py`) with the connector config that reads it, and the connector CLI."""
 
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
 from integration_tests.connector import Connector
-from integration_tests.emulator import EmulatorConfig, IterableEmulator
+from integration_tests.project import emulated_project
+from iterable_emulator import IterableEmulator
 
-START = "2024-01-01T00:00:00Z"
-END = "2024-03-01T00:00:00Z"
-# Iterable's limits, 60x faster: export 4 per second. The connector asks for 3 per second.
-TIME_SCALE = 1 / 60
-EXPORT_REQUESTS_PER_MINUTE = 180
-
-
-def connector_config(emulator: IterableEmulator, **overrides: Any) -> Dict[str, Any]:
-    config = {
-        "api_key": emulator.api_key,
-        "start_date": START,
-        "end_date": END,
-        "base_url": emulator.base_url,
-        "export_requests_per_minute": EXPORT_REQUESTS_PER_MINUTE,
-    }
-    config.update(overrides)
-    return config
-
-
-def start_emulator(**config: Any) -> IterableEmulator:
-    emulator = IterableEmulator(EmulatorConfig(**{"start": START, "end": END, **config}))
-    emulator.start()
-    emulator.faults.rate_limits_enabled = True
-    emulator.faults.time_scale = TIME_SCALE
-    return emulator
+Emulated = Tuple[IterableEmulator, Dict[str, Any]]
 
 
 @pytest.fixture
-def emulator() -> Iterator[IterableEmulator]:
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
+def emulated() -> Iterator[Emulated]:
+    """A fresh emulator and its connector config, for `emulator` and `config`."""
+    with emulated_project() as emulated:
+        yield emulated
+
+
+@pytest.fixture
+def emulator(emulated: Emulated) -> IterableEmulator:
+    return emulated[0]
+
+
+@pytest.fixture
+def config(emulated: Emulated) -> Dict[str, Any]:
+    """The connector config that reads `emulator`: `{**config, ...}` changes a key."""
+    return emulated[1]
 
 
 @pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[IterableEmulator]:
+def shared_emulated() -> Iterator[Emulated]:
     """One emulator for the read-only tests of a module; tests must not switch faults on."""
-    emulator = start_emulator()
-    yield emulator
-    emulator.stop()
+    with emulated_project() as emulated:
+        yield emulated
+
+
+@pytest.fixture(scope="module")
+def shared_emulator(shared_emulated: Emulated) -> IterableEmulator:
+    return shared_emulated[0]
+
+
+@pytest.fixture(scope="module")
+def shared_config(shared_emulated: Emulated) -> Dict[str, Any]:
+    return shared_emulated[1]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from integration_tests.emulator import IterableEmulator
+from iterable_emulator import IterableEmulator
 
 TEMPLATE_TYPES = ["Base", "Blast", "Triggered", "Workflow"]
 MEDIA = ["Email", "Push", "InApp", "SMS"]

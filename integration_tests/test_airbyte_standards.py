@@ -20,7 +20,7 @@ import pytest
 from airbyte_cdk.test.models import ConnectorTestScenario
 from airbyte_cdk.test.standard_tests import SourceTestSuiteBase, pytest_hooks
 
-from integration_tests.emulator import IterableEmulator
+from iterable_emulator import IterableEmulator
 from source_iterable import SourceIterable
 
 CONNECTOR_ROOT = Path(__file__).resolve().parent.parent

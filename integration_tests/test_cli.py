@@ -5,7 +5,6 @@ import json
 import pytest
 
 from integration_tests.conformance import violations
-from integration_tests.conftest import END, START, connector_config
 from integration_tests.connector import Connector, catalog_for
 from integration_tests.expected import (
     EXPORT_STREAMS,
@@ -15,6 +14,7 @@ from integration_tests.expected import (
     export_records,
     overflow_key,
 )
+from integration_tests.project import END, START
 
 ALL_STREAMS = 64
 CATALOGUE_STREAMS = [
@@ -33,16 +33,16 @@ def test_spec_lists_the_config_fields(connector):
     assert all(properties[name]["airbyte_hidden"] for name in ("end_date", "base_url", "export_requests_per_minute"))
 
 
-def test_check_succeeds_with_the_right_key(shared_emulator, connector):
-    (status,) = connector.check(connector_config(shared_emulator)).of_type("CONNECTION_STATUS")
+def test_check_succeeds_with_the_right_key(shared_config, connector):
+    (status,) = connector.check(shared_config).of_type("CONNECTION_STATUS")
 
     assert status["connectionStatus"]["status"] == "SUCCEEDED"
 
 
-def test_check_fails_with_a_wrong_key_and_never_prints_it(shared_emulator, connector):
+def test_check_fails_with_a_wrong_key_and_never_prints_it(shared_config, connector):
     wrong_key = "wrong-key-5f2b8c0e"
 
-    output = connector.check(connector_config(shared_emulator, api_key=wrong_key))
+    output = connector.check({**shared_config, "api_key": wrong_key})
 
     (status,) = output.of_type("CONNECTION_STATUS")
     assert status["connectionStatus"]["status"] == "FAILED"
@@ -50,8 +50,8 @@ def test_check_fails_with_a_wrong_key_and_never_prints_it(shared_emulator, conne
     assert wrong_key not in json.dumps(output.messages) + output.stderr
 
 
-def test_discover_lists_all_streams_with_keys(shared_emulator, connector):
-    streams = connector.streams(connector_config(shared_emulator))
+def test_discover_lists_all_streams_with_keys(shared_config, connector):
+    streams = connector.streams(shared_config)
 
     assert len(streams) == ALL_STREAMS
     assert all(stream["source_defined_primary_key"] for stream in streams.values()), "every stream has a primary key"
@@ -59,15 +59,14 @@ def test_discover_lists_all_streams_with_keys(shared_emulator, connector):
 
 
 @pytest.fixture(scope="module")
-def discovered(shared_emulator, tmp_path_factory):
-    return Connector(tmp_path_factory.mktemp("discover")).streams(connector_config(shared_emulator))
+def discovered(shared_config, tmp_path_factory):
+    return Connector(tmp_path_factory.mktemp("discover")).streams(shared_config)
 
 
 @pytest.fixture(scope="module")
-def full_read(shared_emulator, discovered, tmp_path_factory):
+def full_read(shared_config, discovered, tmp_path_factory):
     connector = Connector(tmp_path_factory.mktemp("full-read"))
-    config = connector_config(shared_emulator)
-    return connector.read(config, catalog_for(discovered, sorted(discovered), incremental=False))
+    return connector.read(shared_config, catalog_for(discovered, sorted(discovered), incremental=False))
 
 
 @pytest.mark.parametrize("stream", sorted(STREAMS))
@@ -111,8 +110,8 @@ def test_full_read_delivers_every_catalogue_record_exactly_once(stream, full_rea
     assert as_multiset(full_read.records[stream], overflow_key(stream)) == as_multiset(expected)
 
 
-def test_users_schema_declares_the_projects_user_fields_with_their_types(shared_emulator, connector):
-    properties = connector.streams(connector_config(shared_emulator))["users"]["json_schema"]["properties"]
+def test_users_schema_declares_the_projects_user_fields_with_their_types(shared_emulator, shared_config, connector):
+    properties = connector.streams(shared_config)["users"]["json_schema"]["properties"]
     fields = shared_emulator.data.user_fields()
 
     json_type = {"string": "string", "long": "integer", "double": "number", "boolean": "boolean", "date": "string"}

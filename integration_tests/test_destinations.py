@@ -41,10 +41,10 @@ if importlib.util.find_spec("airbyte") is None:
 import duckdb  # noqa: E402  (installed with PyAirbyte)
 import psycopg2  # noqa: E402  (installed with PyAirbyte)
 
-from integration_tests.conftest import connector_config, start_emulator  # noqa: E402
 from integration_tests.connector import Connector, catalog_for  # noqa: E402
 from integration_tests.postgres import PostgresServer, throwaway_postgres  # noqa: E402
-from integration_tests.sync_to_duckdb import _airbyte, connector_source  # noqa: E402
+from integration_tests.project import emulated_project  # noqa: E402
+from iterable_to_duckdb.sync import connector_source, pyairbyte  # noqa: E402
 
 DESTINATIONS = ["duckdb", "postgres"]
 SCHEMA = "main"
@@ -168,15 +168,12 @@ def synced(tmp_path_factory) -> Synced:
     workdir = tmp_path_factory.mktemp("destinations")
     with ExitStack() as running:
         running.enter_context(the_airbyte_logger_restored())
-        airbyte = _airbyte()
-        emulators = []
-        for _ in range(3):  # one per read, see the module's docstring
-            emulators.append(start_emulator())
-            running.callback(emulators[-1].stop)
-        cli_emulator, duckdb_emulator, postgres_emulator = emulators
+        airbyte = pyairbyte()
+        # An emulator per read, see the module's docstring: each read needs only its config.
+        cli_config, duckdb_config, postgres_config = [running.enter_context(emulated_project())[1] for _ in range(3)]
         postgres = running.enter_context(throwaway_postgres())
-        connector, config = Connector(workdir), connector_config(cli_emulator)
-        streams = connector.streams(config)
+        connector = Connector(workdir)
+        streams = connector.streams(cli_config)
         names = sorted(streams)
         duckdb_cache = airbyte.caches.DuckDBCache(
             db_path=str(workdir / "destination.duckdb"), schema_name=SCHEMA, cache_dir=workdir / "duckdb-files"
@@ -186,14 +183,11 @@ def synced(tmp_path_factory) -> Synced:
             database=postgres.database, schema_name=SCHEMA, cache_dir=workdir / "postgres-files",
         )  # fmt: skip
         with ThreadPoolExecutor(max_workers=3) as pool:
-            cli_read = pool.submit(connector.read, config, catalog_for(streams, names, incremental=False))
-            into_duckdb = pool.submit(
-                sync_with_pyairbyte, "duckdb", connector_config(duckdb_emulator), duckdb_cache, duckdb_tables(names)
-            )
+            cli_read = pool.submit(connector.read, cli_config, catalog_for(streams, names, incremental=False))
+            into_duckdb = pool.submit(sync_with_pyairbyte, "duckdb", duckdb_config, duckdb_cache, duckdb_tables(names))
             into_postgres = pool.submit(
-                sync_with_pyairbyte, "postgres", connector_config(postgres_emulator), postgres_cache,
-                postgres_tables(postgres, names),
-            )  # fmt: skip
+                sync_with_pyairbyte, "postgres", postgres_config, postgres_cache, postgres_tables(postgres, names)
+            )
             emitted = cli_read.result()
             destinations = {"duckdb": into_duckdb.result(), "postgres": into_postgres.result()}
     assert emitted.returncode == 0 and not emitted.errors, f"the connector's own read failed: {emitted.errors}"

@@ -13,10 +13,10 @@ import orjson
 import pytest
 import requests
 
-from integration_tests.emulator import EmulatorConfig, EmulatorData, IterableEmulator, ManualClock
-from integration_tests.emulator.event_types import EVENT_TYPES
-from integration_tests.emulator.timefmt import parse_query_datetime, query_datetime
-from integration_tests.emulator.users import UNLISTED_USER_FIELD
+from iterable_emulator import EmulatorConfig, EmulatorData, IterableEmulator, ManualClock, emulator_and_connector_config
+from iterable_emulator.event_types import EVENT_TYPES
+from iterable_emulator.timefmt import parse_query_datetime, query_datetime
+from iterable_emulator.users import UNLISTED_USER_FIELD
 
 CONFIG = EmulatorConfig(seed=7, records_per_type=400, users=30, lists=3, campaigns=25, max_page_size=10)
 START_S, END_S = CONFIG.start_ms // 1000, CONFIG.end_ms // 1000
@@ -594,3 +594,21 @@ def test_data_types_outside_the_plan_answer_like_unknown_ones_and_user_field_kno
         users = jsonl(export(planned, "user", START_S, END_S).content)
         assert UNLISTED_USER_FIELD not in fields and sum(UNLISTED_USER_FIELD in u for u in users) == 4
         assert all(e["_type"] != "smsSend" for u in users for e in planned.data.user_events(u["email"], True))
+
+
+def test_emulator_and_connector_config_runs_a_rate_limited_emulator_and_the_config_that_reads_it():
+    project = EmulatorConfig(seed=7, start="2024-01-01T00:00:00Z", end="2024-02-01T00:00:00Z", records_per_type=10)
+
+    with emulator_and_connector_config(project, bounded=True, lookback_window=0) as (emulator, config):
+        assert config == {
+            "api_key": emulator.api_key, "base_url": emulator.base_url, "start_date": "2024-01-01T00:00:00Z",
+            "end_date": "2024-02-01T00:00:00Z", "export_requests_per_minute": 180, "lookback_window": 0,
+        }, "3/4 of Iterable's 4 exports per minute, 60 times faster"
+        assert (emulator.faults.rate_limits_enabled, emulator.faults.time_scale) == (True, 1 / 60)
+        assert get(emulator, "channels", key=config["api_key"]).status_code == 200
+    with pytest.raises(RuntimeError, match="not running"):
+        emulator.base_url
+
+    with emulator_and_connector_config(project, time_scale=1 / 20, api_key="another-key") as (emulator, config):
+        assert "end_date" not in config, "unbounded: the connector reads up to now"
+        assert (config["export_requests_per_minute"], config["api_key"], emulator.faults.time_scale) == (60, "another-key", 1 / 20)

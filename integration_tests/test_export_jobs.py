@@ -10,59 +10,59 @@ import time
 
 import pytest
 
-from integration_tests.conftest import END, START, connector_config, start_emulator
 from integration_tests.connector import CONNECTOR, catalog_for
 from integration_tests.expected import as_multiset, assert_exactly_once, overflow_key
+from integration_tests.project import END, START, emulated_project
 
 STREAMS = ["email_send", "email_open", "users", "purchase"]
-# Iterable's 1 job request per second, 60 times faster like the emulator's clock (conftest), with a margin.
+# Iterable's 1 job request per second, 60 times faster like the emulator's clock (project.py), with a margin.
 JOB_REQUESTS_PER_SECOND = 30
 
 
 @pytest.fixture
-def jobs_emulator():
-    emulator = start_emulator(records_per_type=1500, users=200)
-    # Small files, so that every job writes several and faults can strike between them.
-    emulator.faults.job_file_max_bytes = 64 * 1024
-    yield emulator
-    emulator.stop()
+def emulated():
+    """This module's `emulator` and `config`: a bigger project than conftest's, in small files, so
+    that every job writes several and faults can strike between them."""
+    with emulated_project(records_per_type=1500, users=200) as (emulator, config):
+        emulator.faults.job_file_max_bytes = 64 * 1024
+        yield emulator, config
 
 
-def jobs_config(emulator, **overrides):
-    return connector_config(emulator, export_mode="jobs", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND, **overrides)
+def jobs_config(config, **overrides):
+    return {**config, "export_mode": "jobs", "export_job_requests_per_second": JOB_REQUESTS_PER_SECOND, **overrides}
 
 
-def read(emulator, connector, streams=STREAMS, mode="jobs", **overrides):
-    catalog = catalog_for(connector.streams(connector_config(emulator)), streams)
+def read(emulator, config, connector, streams=STREAMS, mode="jobs", **overrides):
+    catalog = catalog_for(connector.streams(config), streams)
     emulator.requests.clear()  # discover's sample of users is not part of the read
-    config = jobs_config(emulator, **overrides) if mode == "jobs" else connector_config(emulator, export_mode=mode, **overrides)
-    output = connector.read(config, catalog)
+    mode_config = jobs_config(config, **overrides) if mode == "jobs" else {**config, "export_mode": mode, **overrides}
+    output = connector.read(mode_config, catalog)
     assert output.returncode == 0, output.errors
     return output
 
 
-def test_jobs_and_sync_modes_emit_exactly_the_same_records(jobs_emulator, connector):
-    by_jobs = read(jobs_emulator, connector)
-    assert jobs_emulator.requests_to("export/start"), "the jobs run went through export jobs"
-    by_sync = read(jobs_emulator, connector, mode="sync")
+def test_jobs_and_sync_modes_emit_exactly_the_same_records(emulator, config, connector):
+    by_jobs = read(emulator, config, connector)
+    assert emulator.requests_to("export/start"), "the jobs run went through export jobs"
+    by_sync = read(emulator, config, connector, mode="sync")
 
     for stream in STREAMS:
         assert as_multiset(by_jobs.records[stream], overflow_key(stream)) == as_multiset(by_sync.records[stream], overflow_key(stream))
-    assert_exactly_once(by_jobs.records, jobs_emulator, STREAMS, START, END)
+    assert_exactly_once(by_jobs.records, emulator, STREAMS, START, END)
 
 
-def test_file_urls_never_receive_the_api_key(jobs_emulator, connector):
-    read(jobs_emulator, connector, streams=["email_send"])
+def test_file_urls_never_receive_the_api_key(emulator, config, connector):
+    read(emulator, config, connector, streams=["email_send"])
 
-    downloads = jobs_emulator.requests.file_downloads()
+    downloads = emulator.requests.file_downloads()
     assert downloads and not any(download.api_key_sent for download in downloads)
 
 
-def test_the_state_is_checkpointed_per_job_window(jobs_emulator, connector):
+def test_the_state_is_checkpointed_per_job_window(emulator, config, connector):
     # A size cap makes the connector split the 60 days into several job windows.
-    jobs_emulator.faults.job_max_bytes = 200 * 1024
+    emulator.faults.job_max_bytes = 200 * 1024
 
-    output = read(jobs_emulator, connector, streams=["email_send"])
+    output = read(emulator, config, connector, streams=["email_send"])
 
     (state,) = [s for s in output.final_states() if s["stream"]["stream_descriptor"]["name"] == "email_send"]
     assert state["stream"]["stream_state"] == {"createdAt": "2024-03-01 00:00:00"}
@@ -72,91 +72,91 @@ def test_the_state_is_checkpointed_per_job_window(jobs_emulator, connector):
     assert checkpoints == sorted(checkpoints), "the state only moves forward"
 
 
-def test_a_failed_job_is_retried_without_duplicates(jobs_emulator, connector):
+def test_a_failed_job_is_retried_without_duplicates(emulator, config, connector):
     # emailSend jobs write several files: the first two fail after writing two.
-    jobs_emulator.faults.job_fail_types = {"emailSend"}
-    jobs_emulator.faults.job_fail_times = 2
-    jobs_emulator.faults.job_fail_after_files = 2
+    emulator.faults.job_fail_types = {"emailSend"}
+    emulator.faults.job_fail_times = 2
+    emulator.faults.job_fail_after_files = 2
 
-    output = read(jobs_emulator, connector)
+    output = read(emulator, config, connector)
 
-    assert sum(1 for job in jobs_emulator.jobs.all() if job.state == "failed") == 2
-    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
+    assert sum(1 for job in emulator.jobs.all() if job.state == "failed") == 2
+    assert_exactly_once(output.records, emulator, STREAMS, START, END)
 
 
-def test_a_job_that_goes_back_to_enqueued_is_followed_to_its_end(jobs_emulator, connector):
-    jobs_emulator.faults.job_restart_times = 2
-    jobs_emulator.faults.job_restart_after_files = 1
+def test_a_job_that_goes_back_to_enqueued_is_followed_to_its_end(emulator, config, connector):
+    emulator.faults.job_restart_times = 2
+    emulator.faults.job_restart_after_files = 1
     # Streams whose jobs write several files, so that each restart happens mid-job.
     streams = ["email_send", "email_open", "purchase"]
 
-    output = read(jobs_emulator, connector, streams=streams)
+    output = read(emulator, config, connector, streams=streams)
 
-    assert sum(1 for job in jobs_emulator.jobs.all() if job.states.count("enqueued") > 1) == 2
-    assert_exactly_once(output.records, jobs_emulator, streams, START, END)
-
-
-def test_a_download_dropped_mid_body_is_fetched_again(jobs_emulator, connector):
-    jobs_emulator.faults.drop_file_times = 3
-    jobs_emulator.faults.drop_file_after_lines = 20
-
-    output = read(jobs_emulator, connector)
-
-    assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.cut) == 3
-    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
+    assert sum(1 for job in emulator.jobs.all() if job.states.count("enqueued") > 1) == 2
+    assert_exactly_once(output.records, emulator, streams, START, END)
 
 
-def test_an_expired_file_url_is_renewed(jobs_emulator, connector):
-    jobs_emulator.faults.expire_file_urls_times = 3
+def test_a_download_dropped_mid_body_is_fetched_again(emulator, config, connector):
+    emulator.faults.drop_file_times = 3
+    emulator.faults.drop_file_after_lines = 20
 
-    output = read(jobs_emulator, connector)
+    output = read(emulator, config, connector)
 
-    assert sum(1 for d in jobs_emulator.requests.file_downloads() if d.status == 403) == 3
-    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
+    assert sum(1 for d in emulator.requests.file_downloads() if d.cut) == 3
+    assert_exactly_once(output.records, emulator, STREAMS, START, END)
 
 
-def test_jobs_queued_behind_the_organizations_running_jobs_are_waited_for(jobs_emulator, connector):
+def test_an_expired_file_url_is_renewed(emulator, config, connector):
+    emulator.faults.expire_file_urls_times = 3
+
+    output = read(emulator, config, connector)
+
+    assert sum(1 for d in emulator.requests.file_downloads() if d.status == 403) == 3
+    assert_exactly_once(output.records, emulator, STREAMS, START, END)
+
+
+def test_jobs_queued_behind_the_organizations_running_jobs_are_waited_for(emulator, config, connector):
     # Other syncs of the organization hold 2 of its 4 slots: our jobs queue.
-    jobs_emulator.faults.job_max_running = 2
+    emulator.faults.job_max_running = 2
 
-    output = read(jobs_emulator, connector)
+    output = read(emulator, config, connector)
 
-    assert any(job.queued_s() > jobs_emulator.faults.job_queue_delay_s * jobs_emulator.faults.time_scale for job in jobs_emulator.jobs.all())
-    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
-
-
-def test_a_truncated_export_is_read_again_in_smaller_windows(jobs_emulator, connector):
-    jobs_emulator.faults.job_max_bytes = 200 * 1024
-
-    output = read(jobs_emulator, connector, streams=["email_send"])
-
-    assert any(job.truncated for job in jobs_emulator.jobs.all())
-    assert_exactly_once(output.records, jobs_emulator, ["email_send"], START, END)
+    assert any(job.queued_s() > emulator.faults.job_queue_delay_s * emulator.faults.time_scale for job in emulator.jobs.all())
+    assert_exactly_once(output.records, emulator, STREAMS, START, END)
 
 
-def test_auto_mode_uses_jobs_for_history_and_the_sync_export_for_the_last_days(jobs_emulator, connector):
-    output = read(jobs_emulator, connector, mode="auto", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND)
+def test_a_truncated_export_is_read_again_in_smaller_windows(emulator, config, connector):
+    emulator.faults.job_max_bytes = 200 * 1024
 
-    assert_exactly_once(output.records, jobs_emulator, STREAMS, START, END)
-    assert jobs_emulator.requests_to("export/start") and jobs_emulator.requests_to("export/data.json")
-    sync_windows = [r.param("startDateTime") for r in jobs_emulator.requests_to("export/data.json")]
+    output = read(emulator, config, connector, streams=["email_send"])
+
+    assert any(job.truncated for job in emulator.jobs.all())
+    assert_exactly_once(output.records, emulator, ["email_send"], START, END)
+
+
+def test_auto_mode_uses_jobs_for_history_and_the_sync_export_for_the_last_days(emulator, config, connector):
+    output = read(emulator, config, connector, mode="auto", export_job_requests_per_second=JOB_REQUESTS_PER_SECOND)
+
+    assert_exactly_once(output.records, emulator, STREAMS, START, END)
+    assert emulator.requests_to("export/start") and emulator.requests_to("export/data.json")
+    sync_windows = [r.param("startDateTime") for r in emulator.requests_to("export/data.json")]
     assert min(sync_windows) >= "2024-02-27", "only the last 3 days are read by the sync export"
 
 
-def test_an_interrupted_sync_cancels_the_jobs_it_started(jobs_emulator, connector):
+def test_an_interrupted_sync_cancels_the_jobs_it_started(emulator, config, connector):
     # Slow jobs, so that they are still running when the sync is stopped.
-    jobs_emulator.faults.job_seconds_per_file = 600
-    catalog = catalog_for(connector.streams(connector_config(jobs_emulator)), ["email_send", "users"])
-    process = subprocess.Popen([*CONNECTOR, *connector.read_args(jobs_config(jobs_emulator), catalog, None)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emulator.faults.job_seconds_per_file = 600
+    catalog = catalog_for(connector.streams(config), ["email_send", "users"])
+    process = subprocess.Popen([*CONNECTOR, *connector.read_args(jobs_config(config), catalog, None)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Wait for a poll of each job: the connector polls a job only once it has registered it for
     # cancellation (a job merely created may not have its id back at the connector yet).
     deadline = time.monotonic() + 60
-    while len({r.path for r in jobs_emulator.requests_to("export/{jobId}/files")}) < 2 and time.monotonic() < deadline:
+    while len({r.path for r in emulator.requests_to("export/{jobId}/files")}) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
 
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
 
-    jobs = jobs_emulator.jobs.all()
+    jobs = emulator.jobs.all()
     assert len(jobs) == 2
     assert all(job.cancelled for job in jobs), [job.states for job in jobs]

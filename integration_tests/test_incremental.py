@@ -5,22 +5,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integration_tests.conftest import START, connector_config
 from integration_tests.connector import catalog_for
-from integration_tests.emulator import EmulatorConfig, IterableEmulator
 from integration_tests.expected import as_multiset, assert_exactly_once, export_records, overflow_key
+from integration_tests.project import END, START
+from iterable_emulator import EmulatorConfig, emulator_and_connector_config
 
 STREAMS = ["email_send", "email_open", "users", "sms_bounce"]
 MIDDLE = "2024-01-20T07:30:00Z"
-END = "2024-03-01T00:00:00Z"
 
 
-def test_two_incremental_syncs_emit_every_record_exactly_once_in_total(emulator, connector):
-    streams = connector.streams(connector_config(emulator))
+def test_two_incremental_syncs_emit_every_record_exactly_once_in_total(emulator, config, connector):
+    streams = connector.streams(config)
     catalog = catalog_for(streams, STREAMS)
 
-    first = connector.read(connector_config(emulator, end_date=MIDDLE), catalog)
-    second = connector.read(connector_config(emulator, end_date=END), catalog, state=first.final_states())
+    first = connector.read({**config, "end_date": MIDDLE}, catalog)
+    second = connector.read({**config, "end_date": END}, catalog, state=first.final_states())
 
     assert first.returncode == 0 and second.returncode == 0, first.errors + second.errors
     both_syncs = {stream: first.records[stream] + second.records[stream] for stream in STREAMS}
@@ -28,40 +27,27 @@ def test_two_incremental_syncs_emit_every_record_exactly_once_in_total(emulator,
     assert second.records["email_send"], "the second sync reads what is new since the first"
 
 
-def test_a_third_sync_with_nothing_new_costs_one_request_per_stream(emulator, connector):
-    streams = connector.streams(connector_config(emulator))
+def test_a_third_sync_with_nothing_new_costs_one_request_per_stream(emulator, config, connector):
+    streams = connector.streams(config)
     catalog = catalog_for(streams, STREAMS)
-    first = connector.read(connector_config(emulator, end_date=END), catalog)
+    first = connector.read({**config, "end_date": END}, catalog)
     emulator.requests.clear()
 
-    again = connector.read(connector_config(emulator, end_date="2024-03-01T00:10:00Z"), catalog, state=first.final_states())
+    again = connector.read({**config, "end_date": "2024-03-01T00:10:00Z"}, catalog, state=first.final_states())
 
     assert sum(len(again.records[s]) for s in STREAMS) == 0
     assert len(emulator.requests_to("export/data.json")) == len(STREAMS)
 
 
-def _near_now_emulator(**config):
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    emulator = IterableEmulator(
-        EmulatorConfig(start=now - timedelta(minutes=40), end=now + timedelta(minutes=20), records_per_type=720, **config)
-    )
-    emulator.start()
-    # Records become visible up to 3 minutes after their createdAt, not in order.
-    emulator.faults.indexing_delay_max_s = 180
-    return emulator, (now - timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.mark.parametrize("lookback_minutes, loses_records", [(5, False), (0, True)], ids=["lookback 5 min", "no lookback"])
 def test_late_indexed_events_are_read_by_the_next_sync_thanks_to_the_lookback(lookback_minutes, loses_records, connector):
-    emulator, start = _near_now_emulator()
-    try:
-        config = {
-            "api_key": emulator.api_key,
-            "start_date": start,
-            "base_url": emulator.base_url,
-            "lookback_window": lookback_minutes,
-            "export_requests_per_minute": 600,
-        }
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    near_now = EmulatorConfig(start=now - timedelta(minutes=40), end=now + timedelta(minutes=20), records_per_type=720)
+    # No end_date: each sync reads up to now minus the lookback.
+    with emulator_and_connector_config(near_now, lookback_window=lookback_minutes) as (emulator, config):
+        # Records become visible up to 3 minutes after their createdAt, not in order.
+        emulator.faults.indexing_delay_max_s = 180
+        start = config["start_date"]
         catalog = catalog_for(connector.streams(config), ["email_send"])
 
         first = connector.read(config, catalog)
@@ -77,5 +63,3 @@ def test_late_indexed_events_are_read_by_the_next_sync_thanks_to_the_lookback(lo
             assert missing, "without lookback, events indexed late are skipped for good (the emulator's lag is real)"
         else:
             assert not missing, f"{sum(missing.values())} records lost"
-    finally:
-        emulator.stop()

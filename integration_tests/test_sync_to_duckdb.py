@@ -1,9 +1,10 @@
-"""The main job (`python -m integration_tests.sync_to_duckdb`): what its DuckDB file holds.
+"""The main job (the console script `iterable-to-duckdb`): what its DuckDB file holds.
 
-The demo path runs twice on one DuckDB file, as a newcomer runs it: a subprocess that starts its
-own emulator. The hidden `--demo-data-end` gives both runs the same project, which this module
-rebuilds (`demo_emulator_config`) to know what every table must hold. Export streams read up to
-the connector's lookback before now; the state PyAirbyte stored in the file says how far exactly.
+The demo path runs twice on one DuckDB file, as a newcomer runs it: the installed console script,
+which starts its own emulator. The hidden `--demo-data-end` gives both runs the same project,
+which this module rebuilds (`demo_emulator_config`) to know what every table must hold. Export
+streams read up to the connector's lookback before now; the state PyAirbyte stored in the file
+says how far exactly.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from itertools import takewhile
+from pathlib import Path
 from typing import Dict, List
 
 import pytest
@@ -23,19 +25,21 @@ if importlib.util.find_spec("airbyte") is None:
 
 import duckdb  # noqa: E402  (installed with PyAirbyte)
 
-from integration_tests.emulator import IterableEmulator
 from integration_tests.expected import EXPORT_STREAMS, campaign_metrics, catalogue_records
-from integration_tests.sync_to_duckdb import DATE_FORMAT, account_config, demo_emulator_config, midnight_utc
+from iterable_emulator import IterableEmulator, emulator_and_connector_config
+from iterable_to_duckdb.sync import DATE_FORMAT, account_config, demo_emulator_config, midnight_utc
 
-JOB = [sys.executable, "-m", "integration_tests.sync_to_duckdb"]
+# The console script pip installs next to this Python, and the same job as a module.
+JOB = [str(Path(sys.executable).with_name("iterable-to-duckdb"))]
+JOB_AS_MODULE = [sys.executable, "-m", "iterable_to_duckdb"]
 JOB_TIMEOUT_S = 300
 ALL_STREAMS = 64
 EVENT_STREAMS = sorted(set(EXPORT_STREAMS) - {"users"})
 DuckDB = duckdb.DuckDBPyConnection
 
 
-def run_job(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*JOB, *args], capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
+def run_job(*args: str, job: List[str] = JOB) -> subprocess.CompletedProcess:
+    return subprocess.run([*job, *args], capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
 
 
 def table_rows(db: DuckDB) -> Dict[str, int]:
@@ -112,10 +116,12 @@ def demo(tmp_path_factory, data_end):
         yield {"path": path, "first": first, "second": second, "first_db": first_db, "db": db}
 
 
-def test_help_shows_the_options_but_not_the_test_only_one():
-    result = run_job("--help")
+@pytest.mark.parametrize("job", [JOB, JOB_AS_MODULE], ids=["iterable-to-duckdb", "python -m iterable_to_duckdb"])
+def test_help_shows_the_options_but_not_the_test_only_one(job):
+    result = run_job("--help", job=job)
 
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: iterable-to-duckdb ")
     assert all(word in result.stdout for word in ("--duckdb", "--config", "ITERABLE_API_KEY", "ITERABLE_REGION"))
     assert "--demo-data-end" not in result.stdout
 
@@ -140,8 +146,7 @@ def test_a_config_file_wins_over_the_environment(tmp_path):
 def test_a_rejected_key_fails_clearly_without_printing_the_key(tmp_path):
     wrong_key = "wrong-key-9c41d7"
     config_file = tmp_path / "config.json"
-    with IterableEmulator() as emulator:
-        config = {"api_key": wrong_key, "start_date": "2024-01-01T00:00:00Z", "base_url": emulator.base_url}
+    with emulator_and_connector_config(api_key=wrong_key) as (_, config):
         config_file.write_text(json.dumps(config))
 
         result = run_job("--config", str(config_file), "--duckdb", str(tmp_path / "x.duckdb"))

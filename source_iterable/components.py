@@ -1,6 +1,8 @@
 """Small components for what the manifest cannot say on its own.
 
 Each class is referenced from `manifest.yaml` by `class_name: source_iterable.components.<Name>`.
+The export engine's retriever lives in `source_iterable.export`, the `users` schema loader in
+`source_iterable.user_fields`; the manifest names them where they are defined.
 """
 
 import logging
@@ -27,11 +29,8 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
 from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_iterable.export_records import event_key
-from source_iterable.export_jobs import DeleteRequester
-from source_iterable.export_retriever import AdaptiveExportWindows
+from source_iterable.export.records import event_key
 from source_iterable.record_contract import ContractViolation, RecordContract, typed_cell
-from source_iterable.user_fields import UserFieldsSchema
 
 logger = logging.getLogger("airbyte")
 
@@ -286,18 +285,3 @@ class UserEventRecord(RecordTransformation):
         stream_slice: Optional[StreamSlice] = None,
     ) -> None:
         record["eventHash"] = event_key(record)
-
-
-__all__: List[str] = [
-    "AdaptiveExportWindows",
-    "DeleteRequester",
-    "UserFieldsSchema",
-    "UserEventRecord",
-    "SafeBaseUrl",
-    "CappedExponentialBackoff",
-    "IterableErrorHandler",
-    "SkipPersistentServerErrors",
-    "CampaignMetricsRecord",
-    "ConformToSchema",
-    "RenameStateCursor",
-]

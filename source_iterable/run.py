@@ -19,7 +19,6 @@ from airbyte_cdk.models import (
     Type,
 )
 
-from source_iterable.export_jobs import LiveJobs
 from source_iterable.source import SourceIterable
 
 
@@ -58,21 +57,21 @@ def _create_source(args: List[str]) -> Optional[SourceIterable]:
         return None
 
 
-def _cancel_jobs_and_exit(signum: int, frame: object) -> None:
-    # The platform stops a sync with SIGTERM: free the organization's export-job slots first.
-    LiveJobs.cancel_all()
-    sys.stdout.flush()
-    os._exit(128 + signum)
-
-
 def run() -> None:
     args = sys.argv[1:]
     source = _create_source(args)
     if source is None:
         sys.exit(1)
-    signal.signal(signal.SIGTERM, _cancel_jobs_and_exit)
+
+    def cancel_jobs_and_exit(signum: int, frame: object) -> None:
+        # The platform stops a sync with SIGTERM: free the organization's export-job slots first.
+        source.export_jobs.cancel_all()
+        sys.stdout.flush()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, cancel_jobs_and_exit)
     try:
         launch(source, args)
     finally:
         # A failed sync leaves the jobs of streams that were still running: cancel them.
-        LiveJobs.cancel_all()
+        source.export_jobs.cancel_all()

@@ -8,12 +8,13 @@ from typing import AbstractSet, Any, Dict, Iterable, Mapping, Optional, Set
 
 import orjson
 
-from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.types import Config
 
-from source_iterable.jsonl import iter_body_lines, streaming
+from source_iterable.export.cdk_adapter import streaming
+from source_iterable.export.lines import iter_body_lines
+from source_iterable.read_context import configured_users_schema
 
 logger = logging.getLogger("airbyte")
 
@@ -104,23 +105,6 @@ def _insert(container: Dict[str, Any], dotted: str, spec: Dict[str, Any]) -> Non
         _insert(inner, rest, spec)
 
 
-class ConfiguredUsersSchema:
-    """The `users` schema of the catalog this process reads with, set by `SourceIterable`.
-
-    A read shapes user records by the columns the destination was given at discover time: a
-    field the project added since then goes to `dataFields` rather than into a column the
-    destination does not know and may drop. Process-wide because only the source sees the catalog.
-    """
-
-    schema: Optional[Mapping[str, Any]] = None
-
-    @classmethod
-    def set_from(cls, catalog: Optional[ConfiguredAirbyteCatalog]) -> None:
-        streams = catalog.streams if catalog else []
-        configured = next((s.stream.json_schema for s in streams if s.stream.name == "users"), None)
-        cls.schema = configured if configured and configured.get("properties") else None
-
-
 @dataclass
 class UserFieldsSchema(SchemaLoader):
     """The static `users` schema plus every user field of the project, typed.
@@ -132,11 +116,13 @@ class UserFieldsSchema(SchemaLoader):
     field that holds arrays there is declared as an array of its type. The static schema's
     standard fields win. If the fields cannot be read, the static schema is used and a warning
     says so: fields then land in `dataFields`, nothing is lost. A read with a configured `users`
-    schema uses that one (see `ConfiguredUsersSchema`).
+    schema uses that one: it shapes user records by the columns the destination was given, so a
+    field the project added since then goes to `dataFields`, not into a column the destination
+    does not know and may drop.
 
         schema_loader:
           type: CustomSchemaLoader
-          class_name: source_iterable.components.UserFieldsSchema
+          class_name: source_iterable.user_fields.UserFieldsSchema
           base_schema: {type: InlineSchemaLoader, schema: {$ref: "#/schemas/users"}}
           requester: {$ref: "#/definitions/requester", $parameters: {endpoint: users/getFields}}
           sample_requester: {$ref: "#/definitions/requester", $parameters: {endpoint: export/data.json}}
@@ -170,7 +156,7 @@ class UserFieldsSchema(SchemaLoader):
     def _build(self) -> Dict[str, Any]:
         base = self.base_schema.get_json_schema()
         schema = {**base, "properties": dict(base.get("properties", {}))}
-        configured = ConfiguredUsersSchema.schema
+        configured = configured_users_schema(self.config)
         if configured is not None:
             # The standard fields stay declared (the key, `dataFields`) even in a foreign catalog.
             schema["properties"].update(configured["properties"])

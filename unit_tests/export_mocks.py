@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from unit_tests.conftest import API
+from unit_tests.harness import API
 
 EXPORT_URL = f"{API}/export/data.json"
 API_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -2,7 +2,7 @@
 
 import re
 
-from unit_tests.conftest import API, records_of, read_stream
+from unit_tests.harness import API, records_of, read_stream
 
 METRICS_CSV = (
     "id,Average Order Value,Revenue,Total Email Sends,Unique Email Opens,Total Pushes Sent,Note\n"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from unit_tests.conftest import API, discover_streams, records_of, read_stream
+from unit_tests.harness import API, discover_streams, make_config, records_of, read_stream
 
 CATALOGUE = {
     "channels": ("channels", "channels", [{"id": 39581, "name": "Marketing", "channelType": "Marketing", "messageMedium": "Email"}]),
@@ -70,8 +70,6 @@ def test_discover_declares_primary_keys_and_cursors(config):
     ],
 )
 def test_region_and_base_url_choose_the_api_host(overrides, expected_base, requests_mock):
-    from unit_tests.conftest import make_config
-
     requests_mock.get(f"{expected_base}/channels", json={"channels": [{"id": 1}]})
 
     output = read_stream("channels", make_config(**overrides))

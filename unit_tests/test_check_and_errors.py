@@ -8,7 +8,7 @@ from airbyte_cdk.test.entrypoint_wrapper import _run_command
 from airbyte_cdk.test.models import ExpectedOutcome
 
 from source_iterable import SourceIterable
-from unit_tests.conftest import API, API_KEY, make_config, records_of, read_stream
+from unit_tests.harness import API, API_KEY, make_config, records_of, read_stream
 
 BAD_KEY_BODY = {"msg": "Invalid API key", "code": "BadApiKey", "params": {"endpoint": "/api/channels"}}
 

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airbyte_cdk.models import SyncMode
 
-from unit_tests.conftest import API, final_state, records_of, read_stream
+from unit_tests.harness import API, final_state, records_of, read_stream
 
 # Iterable's headers are readable names, as in campaigns/metrics.
 EXPERIMENTS_CSV = (

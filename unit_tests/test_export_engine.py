@@ -9,8 +9,8 @@ import pytest
 import requests
 from airbyte_cdk.models import SyncMode
 
-import source_iterable.export_retriever as export_retriever
-from unit_tests.conftest import final_state, make_config, records_of, read_stream
+import source_iterable.export.sync_export as sync_export
+from unit_tests.harness import final_state, make_config, records_of, read_stream
 from unit_tests.export_mocks import EXPORT_URL, Body, FakeClock, data_type_of, event, in_window, jsonl, parse, serve_export, window_of
 
 BACKFILL = make_config(start_date="2024-01-01T00:00:00Z", end_date="2024-03-01T00:00:00Z")
@@ -41,7 +41,7 @@ def test_first_window_is_30_days_and_each_record_arrives_once(requests_mock):
 )
 def test_next_window_is_sized_from_how_long_the_whole_request_took(seconds, expected_days, requests_mock, monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(export_retriever, "monotonic", clock)
+    monkeypatch.setattr(sync_export, "monotonic", clock)
     config = make_config(start_date="2024-01-01T00:00:00Z", end_date="2025-01-01T00:00:00Z")
     requests = serve_export(
         requests_mock, lambda request: Body(jsonl(in_window(JANUARY, request)), clock=clock, seconds=seconds)
@@ -251,8 +251,8 @@ def test_other_bad_requests_still_fail_the_stream(requests_mock):
 
 def test_export_bodies_are_streamed_not_read_ahead_by_the_error_handler(requests_mock, monkeypatch):
     seen = []
-    original = export_retriever.iter_body_lines
-    monkeypatch.setattr(export_retriever, "iter_body_lines", lambda response: seen.append(response._content_consumed) or original(response))
+    original = sync_export.iter_body_lines
+    monkeypatch.setattr(sync_export, "iter_body_lines", lambda response: seen.append(response._content_consumed) or original(response))
     serve_export(requests_mock, lambda request: Body(jsonl(in_window(JANUARY, request))))
 
     read_stream("email_send", BACKFILL, SyncMode.incremental)

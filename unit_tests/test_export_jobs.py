@@ -1,11 +1,11 @@
-"""ExportJobReader and LiveJobs: one window through an export job, with file URLs mocked."""
+"""ExportJobReader and ExportJobs: one window through an export job, with file URLs mocked."""
 
 from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
 
-from source_iterable.export_jobs import ExportJobReader, JobFailed, JobTruncated, LiveJobs
+from source_iterable.export.jobs import ExportJobReader, ExportJobs, JobFailed, JobTruncated
 
 FILES_HOST = "https://files.example.com"
 
@@ -33,18 +33,14 @@ class FakeJobApi:
         self.cancelled.append(path)
 
 
-def reader(api: FakeJobApi) -> ExportJobReader:
-    return ExportJobReader(api.start, api.files, api.cancel, stream="email_send", poll_seconds=0, sleep=lambda s: None)
+def reader(api: FakeJobApi, live_jobs: ExportJobs = None) -> ExportJobReader:
+    return ExportJobReader(
+        api.start, api.files, api.cancel, live_jobs=live_jobs or ExportJobs(), stream="email_send", poll_seconds=0, sleep=lambda s: None
+    )
 
 
 def file(name: str) -> Dict[str, str]:
     return {"file": name, "url": f"{FILES_HOST}/{name}?Signature=abc"}
-
-
-@pytest.fixture(autouse=True)
-def open_live_jobs(monkeypatch):
-    monkeypatch.setattr(LiveJobs, "_closed", False)
-    monkeypatch.setattr(LiveJobs, "_cancellers", {})
 
 
 def test_lines_of_all_files_arrive_in_order_and_the_key_never_goes_to_file_urls(requests_mock):
@@ -106,10 +102,24 @@ def test_a_read_abandoned_mid_job_cancels_the_job(requests_mock):
     assert api.cancelled == ["7"]
 
 
-def test_once_live_jobs_are_cancelled_no_new_job_starts(requests_mock):
+def test_once_the_reads_jobs_are_cancelled_no_new_job_starts(requests_mock):
     api = FakeJobApi([{"jobState": "running", "files": []}])
-    LiveJobs.cancel_all()
+    live_jobs = ExportJobs()
+    live_jobs.cancel_all()
 
     with pytest.raises(JobFailed):
-        list(reader(api).lines("emailSend", "a", "b"))
+        list(reader(api, live_jobs).lines("emailSend", "a", "b"))
     assert api.started == []
+    assert ExportJobs().accepting(), "another read (another registry) starts jobs again"
+
+
+def test_cancelling_a_read_cancels_each_job_it_still_runs(requests_mock):
+    api = FakeJobApi([{"jobState": "running", "files": [file("f1.json")]}])
+    requests_mock.get(f"{FILES_HOST}/f1.json", content=b'{"a":1}\n')
+    live_jobs = ExportJobs()
+    lines = reader(api, live_jobs).lines("emailSend", "a", "b")
+    next(lines)
+
+    live_jobs.cancel_all()
+
+    assert api.cancelled == ["7"], "SIGTERM or a failed sync frees the organization's job slots"

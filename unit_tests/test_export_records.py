@@ -2,7 +2,7 @@
 
 import orjson
 
-from source_iterable.export_records import RecordShaper, event_key
+from source_iterable.export.records import RecordShaper, event_key
 
 SCHEMA = {
     "properties": {

@@ -6,7 +6,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_iterable import SourceIterable
-from unit_tests.conftest import API, final_state, make_config, records_of, read_stream
+from unit_tests.harness import API, final_state, make_config, records_of, read_stream
 from unit_tests.export_mocks import Body, in_window, jsonl, serve_export, window_of
 
 

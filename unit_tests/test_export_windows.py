@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from source_iterable.export_windows import WindowSizer
+from source_iterable.export.windows import WindowSizer
 
 DAY = timedelta(days=1)
 

@@ -1,6 +1,6 @@
 """list_users: one text request per list; a list that keeps failing is skipped, not fatal."""
 
-from unit_tests.conftest import API, records_of, read_stream
+from unit_tests.harness import API, records_of, read_stream
 
 
 def test_each_line_is_a_member_and_blank_lines_are_not(config, requests_mock):

@@ -2,8 +2,9 @@
 
 The Dockerfile installs `requirements.lock` (hash-checked) and then the package into a virtual
 environment; `test_clean_install_as_in_the_image_runs_spec` runs those same pip commands, read
-from the Dockerfile, in a fresh virtual environment. Regenerate the lock after changing the
-dependencies in pyproject.toml with the command in its header (`uv pip compile ...`).
+from the Dockerfile, in a fresh virtual environment, on a copy of exactly what the Dockerfile
+copies into the image. Regenerate the lock after changing the dependencies in pyproject.toml with
+the command in its header (`uv pip compile ...`).
 """
 
 import json
@@ -62,6 +63,33 @@ def image_pip_commands() -> List[List[str]]:
                 if argv and argv[0] == f"{IMAGE_VENV}/bin/pip":
                     commands.append(argv[1:])
     return commands
+
+
+def image_copies() -> List[Tuple[List[str], str]]:
+    """(sources, destination) of every `COPY` from the build context (not `--from` a stage)."""
+    copies = []
+    for instruction, arguments in dockerfile_instructions():
+        if instruction == "COPY" and not arguments.startswith("--"):
+            *sources, destination = arguments.split()
+            copies.append((sources, destination))
+    return copies
+
+
+def copy_as_the_image_does(workdir: Path) -> None:
+    """Copies into `workdir` what the Dockerfile's `COPY`s put into the image's WORKDIR."""
+    for sources, destination in image_copies():
+        target = workdir / destination
+        for source in sources:
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+            else:
+                assert destination.endswith("/"), f"COPY {source} {destination}: files are copied into directories"
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / source, target)
+
+
+def wheel_packages() -> List[str]:
+    return pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
 
 
 def hadolint_executable() -> str | None:
@@ -123,6 +151,15 @@ def test_image_installs_the_locked_dependencies_with_their_hashes():
     assert ["check"] in commands, "the build fails if the lock misses a dependency on the image's Python"
 
 
+def test_image_copies_every_package_of_the_wheel_and_the_build_context_holds_them():
+    """hatchling builds a wheel without complaint when a package is missing, console script and all."""
+    copied = [source for sources, _ in image_copies() for source in sources]
+    sent = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+
+    assert set(wheel_packages()) <= set(copied), "the Dockerfile copies every package pyproject.toml ships"
+    assert set(copied) <= set(sent), ".dockerignore sends the Docker engine everything the Dockerfile copies"
+
+
 def test_lock_pins_every_dependency_of_pyproject_within_its_range():
     pinned: Dict[str, str] = {}
     for line in LOCK.read_text().splitlines():
@@ -181,15 +218,23 @@ def test_docs_list_every_discovered_stream_with_its_keys_cursor_and_sync_modes()
 
 
 def test_clean_install_as_in_the_image_runs_spec(tmp_path):
-    """Slow (about a minute): a fresh venv, the Dockerfile's pip commands, then `source-iterable spec`."""
+    """Slow (about a minute): a fresh venv, the Dockerfile's pip commands in a directory holding what
+    the Dockerfile copies, then `source-iterable spec`; every package of the wheel was installed."""
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     # A current pip (as in the image's Python 3.13) handles the lock about twice as fast as 3.11's.
     venv.create(tmp_path / "venv", with_pip=True, upgrade_deps=True)
     pip = str(tmp_path / "venv" / "bin" / "pip")
+    workdir = tmp_path / "integration_code"
+    copy_as_the_image_does(workdir)
 
     for arguments in image_pip_commands():
-        completed = subprocess.run([pip, *arguments], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900)
+        completed = subprocess.run([pip, *arguments], cwd=workdir, env=environment, capture_output=True, text=True, timeout=900)
         assert completed.returncode == 0, f"pip {' '.join(arguments)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    imports = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", "; ".join(f"import {package}" for package in wheel_packages())],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert imports.returncode == 0, f"a package of the wheel is missing from the install:\n{imports.stderr[-3000:]}"
     spec = subprocess.run(
         [str(tmp_path / "venv" / "bin" / "source-iterable"), "spec"],
         cwd=tmp_path,

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airbyte_cdk.models import SyncMode
 
-from unit_tests.conftest import API, final_state, records_of, read_stream
+from unit_tests.harness import API, final_state, records_of, read_stream
 
 JAN_2024 = 1704067200000  # 2024-01-01T00:00:00Z in epoch milliseconds
 

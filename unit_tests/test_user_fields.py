@@ -6,7 +6,7 @@ from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_iterable import SourceIterable
 from source_iterable.user_fields import array_valued_fields, user_field_properties
-from unit_tests.conftest import API, discover_streams, make_config, records_of, read_stream
+from unit_tests.harness import API, discover_streams, make_config, records_of, read_stream
 from unit_tests.export_mocks import Body, in_window, jsonl, serve_export
 
 FIELDS = {

@@ -1,6 +1,6 @@
 """Run the emulator from a shell, for demos and benchmarks.
 
-    python -m integration_tests.emulator --port 8080 --seed 1 --records-per-type 1000000
+    python -m iterable_emulator --port 8080 --seed 1 --records-per-type 1000000
 
 prints the base URL and API key, then serves until Ctrl-C. For example, to time a big export:
 
@@ -17,7 +17,7 @@ from .server import IterableEmulator
 
 def _arguments() -> argparse.Namespace:
     defaults = EmulatorConfig()
-    parser = argparse.ArgumentParser(prog="python -m integration_tests.emulator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m iterable_emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=defaults.seed)

@@ -1,8 +1,10 @@
 """The main job: sync all streams of source-iterable through PyAirbyte into a local DuckDB file.
 
-    python -m integration_tests.sync_to_duckdb                         # no account: a local emulator
-    ITERABLE_API_KEY=... python -m integration_tests.sync_to_duckdb    # your Iterable project
-    python -m integration_tests.sync_to_duckdb --config secrets/config.json --duckdb data/iterable.duckdb
+    iterable-to-duckdb                         # no account: a local emulator
+    ITERABLE_API_KEY=... iterable-to-duckdb    # your Iterable project
+    iterable-to-duckdb --config secrets/config.json --duckdb data/iterable.duckdb
+
+(`python -m iterable_to_duckdb` is the same.)
 
 Without an account it starts the bundled Iterable emulator on 127.0.0.1 and syncs a small,
 deterministic project with 29 days of data up to midnight UTC today, with Iterable's rate limits
@@ -20,9 +22,9 @@ import sys
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
-from integration_tests.emulator import EmulatorConfig, IterableEmulator
+from iterable_emulator import EmulatorConfig, emulator_and_connector_config
 
 if TYPE_CHECKING:
     import airbyte
@@ -35,14 +37,11 @@ DEFAULT_START_DAYS = 30
 # window, 30 days, then reaches past now, so a sync costs one export request per stream.
 DEMO_DAYS = 29
 DEMO_SEED = 1
-# Iterable's rate limits 60 times faster (4 exports per second); the connector asks for 3 per second.
-DEMO_TIME_SCALE = 1 / 60
-DEMO_EXPORT_REQUESTS_PER_MINUTE = 180
 
 
 def parse_arguments(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m integration_tests.sync_to_duckdb",
+        prog="iterable-to-duckdb",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Sync all Iterable streams through PyAirbyte into a local DuckDB file.\n"
         "Without ITERABLE_API_KEY or --config it syncs a local Iterable emulator (no account needed).\n"
@@ -86,24 +85,7 @@ def demo_emulator_config(data_end: datetime) -> EmulatorConfig:
     return EmulatorConfig(seed=DEMO_SEED, start=data_end - timedelta(days=DEMO_DAYS), end=data_end)
 
 
-def start_demo_emulator(data_end: datetime) -> Tuple[IterableEmulator, Dict[str, Any]]:
-    """Starts the emulator; returns it and a connector config that reads it.
-
-    The config has no `end_date`, so the next run reads only what is new.
-    """
-    emulator = IterableEmulator(demo_emulator_config(data_end)).start()
-    emulator.faults.rate_limits_enabled = True
-    emulator.faults.time_scale = DEMO_TIME_SCALE
-    config = {
-        "api_key": emulator.api_key,
-        "start_date": emulator.config.start.strftime(DATE_FORMAT),
-        "base_url": emulator.base_url,
-        "export_requests_per_minute": DEMO_EXPORT_REQUESTS_PER_MINUTE,
-    }
-    return emulator, config
-
-
-def _airbyte():
+def pyairbyte():
     """PyAirbyte, offline and without telemetry: it reads these variables when imported."""
     os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -121,12 +103,12 @@ def connector_source(config: Mapping[str, Any]) -> "airbyte.Source":
     executable = shutil.which("source-iterable", path=str(Path(sys.executable).parent))
     if executable is None:
         raise RuntimeError(f"source-iterable is not installed next to {sys.executable}: pip install -e '.[demo]'")
-    return _airbyte().get_source("source-iterable", config=dict(config), local_executable=executable)
+    return pyairbyte().get_source("source-iterable", config=dict(config), local_executable=executable)
 
 
 def sync(source: "airbyte.Source", duckdb_path: Path) -> Dict[str, int]:
     """Reads every stream into the DuckDB file (incrementally where it holds state); rows per table."""
-    cache = _airbyte().DuckDBCache(db_path=str(duckdb_path), schema_name="main")
+    cache = pyairbyte().DuckDBCache(db_path=str(duckdb_path), schema_name="main")
     source.select_all_streams()
     streams = sorted(source.get_selected_streams())
     print(f"Syncing {len(streams)} streams into {duckdb_path} ...", flush=True)
@@ -153,16 +135,17 @@ def sync_account(config: Mapping[str, Any], duckdb_path: Path) -> Dict[str, int]
 
 
 def sync_demo(duckdb_path: Path, data_end: datetime) -> Dict[str, int]:
-    emulator, config = start_demo_emulator(data_end)
-    print(
-        f"No ITERABLE_API_KEY or --config given: started the Iterable emulator at {emulator.base_url} "
-        f"(demo data from {config['start_date']} to {data_end.strftime(DATE_FORMAT)})",
-        flush=True,
-    )
-    try:
+    """Syncs the demo project. The config has no `end_date`, so the next run reads only what is new.
+
+    Iterable's rate limits run 60 times faster (4 exports per second; the connector asks for 3).
+    """
+    with emulator_and_connector_config(demo_emulator_config(data_end)) as (emulator, config):
+        print(
+            f"No ITERABLE_API_KEY or --config given: started the Iterable emulator at {emulator.base_url} "
+            f"(demo data from {config['start_date']} to {data_end.strftime(DATE_FORMAT)})",
+            flush=True,
+        )
         return sync(connector_source(config), duckdb_path)
-    finally:
-        emulator.stop()
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -182,7 +165,3 @@ def main(argv: Optional[list] = None) -> int:
         return 1
     print_summary(rows, args.duckdb)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

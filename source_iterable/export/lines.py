@@ -3,7 +3,6 @@
 from typing import Iterator
 
 import requests
-from airbyte_cdk.sources.declarative.requesters.requester import Requester
 
 CHUNK_BYTES = 1 << 16
 
@@ -24,13 +23,3 @@ def iter_body_lines(response: requests.Response) -> Iterator[bytes]:
         yield from lines
     if pending:
         yield pending
-
-
-def streaming(requester: Requester) -> Requester:
-    """`requester`, made to send with `stream=True` so that a body is read as it arrives.
-
-    A requester built outside a retriever gets the default (buffering) decoder; the CDK's
-    HttpRequester reads its `stream_response` attribute when it sends, and has no public setter.
-    """
-    requester.stream_response = True  # type: ignore[attr-defined]
-    return requester

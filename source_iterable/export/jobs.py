@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Callable, Dict, Iterator, List, Optional
 
 import requests
@@ -31,7 +32,7 @@ class DeleteRequester(HttpRequester):
 
         job_cancel_requester:
           type: CustomRequester
-          class_name: source_iterable.components.DeleteRequester
+          class_name: source_iterable.export.jobs.DeleteRequester
           url: ...
     """
 
@@ -53,44 +54,42 @@ class JobFile:
     url: str
 
 
-class LiveJobs:
-    """Jobs this process started and has not seen end, so that a failed or interrupted sync can
-    cancel them and free the organization's 4 job slots.
+class ExportJobs:
+    """The export jobs one read started and has not seen end, so that a failed or interrupted
+    read can cancel them and free the organization's 4 job slots.
 
-    Process-wide on purpose: the SIGTERM handler and the end of `run()` must reach the jobs of
-    every stream. Once closed, no new job starts (a stream must not replace a cancelled job).
+    One instance per read, shared by every stream's job reader: `SourceIterable` creates it and
+    `run()` cancels what is left on SIGTERM or when the read ends. Once closed, no new job starts
+    (a stream must not replace a job that was just cancelled). Used from several worker threads.
     """
 
-    _lock = threading.Lock()
-    _cancellers: Dict[int, Callable[[], None]] = {}
-    _closed = False
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancellers: Dict[int, Callable[[], None]] = {}
+        self._closed = False
 
-    @classmethod
-    def add(cls, job_id: int, cancel: Callable[[], None]) -> None:
-        with cls._lock:
-            closed = cls._closed
+    def add(self, job_id: int, cancel: Callable[[], None]) -> None:
+        with self._lock:
+            closed = self._closed
             if not closed:
-                cls._cancellers[job_id] = cancel
+                self._cancellers[job_id] = cancel
         if closed:
             cancel()
             raise JobFailed(f"job {job_id} started while the sync was ending; cancelled it")
 
-    @classmethod
-    def discard(cls, job_id: int) -> None:
-        with cls._lock:
-            cls._cancellers.pop(job_id, None)
+    def discard(self, job_id: int) -> None:
+        with self._lock:
+            self._cancellers.pop(job_id, None)
 
-    @classmethod
-    def accepting(cls) -> bool:
-        return not cls._closed
+    def accepting(self) -> bool:
+        return not self._closed
 
-    @classmethod
-    def cancel_all(cls) -> None:
-        """Cancels every live job and refuses new ones for the rest of the process."""
-        with cls._lock:
-            cls._closed = True
-            cancellers = list(cls._cancellers.items())
-            cls._cancellers.clear()
+    def cancel_all(self) -> None:
+        """Cancels every live job and refuses new ones for the rest of the read."""
+        with self._lock:
+            self._closed = True
+            cancellers = list(self._cancellers.items())
+            self._cancellers.clear()
         for job_id, cancel in cancellers:
             try:
                 cancel()
@@ -109,6 +108,7 @@ class ExportJobReader:
 
     Attributes:
         start_requester / files_requester / cancel_requester: the job endpoints (budget included).
+        live_jobs: the jobs of this read, where each job is registered for cancellation.
         stream: the stream name, for the logs.
         poll_seconds: the least time between two `files` calls for one job.
     """
@@ -116,6 +116,7 @@ class ExportJobReader:
     start_requester: Requester = field(repr=False)
     files_requester: Requester = field(repr=False)
     cancel_requester: Requester = field(repr=False)
+    live_jobs: ExportJobs = field(default_factory=ExportJobs, repr=False)
     stream: str = ""
     poll_seconds: float = 5.0
     parallel_downloads: int = 3
@@ -123,17 +124,20 @@ class ExportJobReader:
     sleep: Callable[[float], None] = time.sleep
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
 
+    def request(self, data_type: str, start: str, end: str) -> "ExportJobRequest":
+        return ExportJobRequest(self, data_type, start, end)
+
     def lines(self, data_type: str, start: str, end: str) -> Iterator[bytes]:
-        if not LiveJobs.accepting():
+        if not self.live_jobs.accepting():
             raise JobFailed("the sync is ending; no new export job is started")
         job_id = self._start(data_type, start, end)
-        LiveJobs.add(job_id, lambda: self._cancel(job_id))
+        self.live_jobs.add(job_id, lambda: self._cancel(job_id))
         finished = False
         try:
             yield from self._files_lines(job_id)
             finished = True
         finally:
-            LiveJobs.discard(job_id)
+            self.live_jobs.discard(job_id)
             if not finished:
                 self._cancel(job_id)
 
@@ -232,3 +236,16 @@ class ExportJobReader:
 def _unsigned(error: BaseException) -> str:
     """The error without URL query strings: a pre-signed file URL grants access to the data."""
     return re.sub(r"\?[^\s'\")]*", "?…", str(error))
+
+
+class ExportJobRequest:
+    """One window read by one export job: `lines()`, then `seconds`, its whole duration."""
+
+    def __init__(self, reader: ExportJobReader, data_type: str, start: str, end: str) -> None:
+        self._reader, self._data_type, self._start, self._end = reader, data_type, start, end
+        self.seconds = 0.0
+
+    def lines(self) -> Iterator[bytes]:
+        started = monotonic()
+        yield from self._reader.lines(self._data_type, self._start, self._end)
+        self.seconds = monotonic() - started
