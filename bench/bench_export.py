@@ -3,11 +3,13 @@
     python bench/bench_export.py                      # email_send, 1,000,000 records, + reference loop
     python bench/bench_export.py --records 100000     # a smaller run, e.g. to see that memory is flat
     python bench/bench_export.py --stream users --records 200000
+    python bench/bench_export.py --stream list_users --records 1000000   # one list of a million members
 
 Starts the emulator in its own process with N records, then runs, each as a subprocess whose
 stdout is counted line by line:
 - the connector: `source-iterable read` with an incremental catalog of the stream;
-- the reference loop: one streamed request per window, orjson per line, one RECORD message per line.
+- the reference loop: one streamed request per window, orjson per line, one RECORD message per line
+  (for `list_users`: one streamed `lists/getUsers` request, one RECORD message per member).
 It prints records/s, wall time, CPU time and peak RSS of each, and the connector/reference ratio,
 so the numbers mean something on any machine. Run it with the dev venv's Python
 (`pip install -e ".[dev]"`): its editable install makes `integration_tests` importable.
@@ -26,7 +28,8 @@ from typing import List, Tuple
 
 from integration_tests.connector import CONNECTOR
 
-DATA_TYPES = {"email_send": "emailSend", "users": "user", "email_open": "emailOpen", "custom_event": "customEvent"}
+DATA_TYPES = {"email_send": "emailSend", "users": "user", "email_open": "emailOpen", "custom_event": "customEvent",
+              "list_users": "list"}
 START, END = "2024-01-01T00:00:00Z", "2024-03-01T00:00:00Z"
 # The windows the connector asks for over START..END (30 days, then the rest): the reference
 # loop requests the same ones.
@@ -45,6 +48,20 @@ for window in windows:
             if line:
                 out.write(orjson.dumps({"type": "RECORD", "record": {"stream": data_type, "data": orjson.loads(line), "emitted_at": emitted_at}}) + b"\n")
 '''
+
+LIST_REFERENCE_LOOP = r"""
+import sys, time, orjson, requests
+base_url, api_key = sys.argv[1], sys.argv[2]
+out = sys.stdout.buffer
+headers = {"Api-Key": api_key}
+list_id = requests.get(f"{base_url}/lists", headers=headers).json()["lists"][0]["id"]
+with requests.get(f"{base_url}/lists/getUsers", params={"listId": list_id}, headers=headers, stream=True) as response:
+    emitted_at = int(time.time() * 1000)
+    for line in response.iter_lines(chunk_size=1 << 16):
+        if line:
+            record = {"stream": "list_users", "data": {"listId": list_id, "email": line.decode()}, "emitted_at": emitted_at}
+            out.write(orjson.dumps({"type": "RECORD", "record": record}) + b"\n")
+"""
 
 
 @dataclass
@@ -67,7 +84,12 @@ class Run:
 
 
 def start_emulator(stream: str, records: int) -> Tuple[subprocess.Popen, str, str]:
-    size = ["--users", str(records), "--records-per-type", "1"] if stream == "users" else ["--records-per-type", str(records)]
+    if stream == "users":
+        size = ["--users", str(records), "--records-per-type", "1"]
+    elif stream == "list_users":
+        size = ["--users", str(records), "--lists", "1", "--records-per-type", "1"]
+    else:
+        size = ["--records-per-type", str(records)]
     process = subprocess.Popen(
         [sys.executable, "-m", "iterable_emulator", "--start", START, "--end", END, *size],
         stdout=subprocess.PIPE,
@@ -102,13 +124,14 @@ def connector_command(stream: str, base_url: str, api_key: str, workdir: Path) -
         "export_requests_per_minute": 6000,
     }
     cursor = "profileUpdatedAt" if stream == "users" else "createdAt"
+    full_refresh = stream == "list_users"
     catalog = {
         "streams": [
             {
                 "stream": {"name": stream, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
-                "sync_mode": "incremental",
+                "sync_mode": "full_refresh" if full_refresh else "incremental",
                 "destination_sync_mode": "append",
-                "cursor_field": [cursor],
+                "cursor_field": [] if full_refresh else [cursor],
             }
         ]
     }
@@ -118,6 +141,8 @@ def connector_command(stream: str, base_url: str, api_key: str, workdir: Path) -
 
 
 def reference_command(stream: str, base_url: str, api_key: str, windows: List[str]) -> List[str]:
+    if stream == "list_users":
+        return [sys.executable, "-c", LIST_REFERENCE_LOOP, base_url, api_key]
     return [sys.executable, "-c", REFERENCE_LOOP, base_url, api_key, DATA_TYPES[stream], *windows]
 
 
