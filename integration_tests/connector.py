@@ -118,6 +118,11 @@ class Connector:
     def read(self, config: Mapping[str, Any], catalog: Mapping[str, Any], state: Optional[list] = None) -> Output:
         return self.run(*self.read_args(config, catalog, state))
 
+    def start_read(self, config: Mapping[str, Any], catalog: Mapping[str, Any], state: Optional[list] = None) -> subprocess.Popen:
+        """Starts a read without waiting for it; `finished(process)` collects its output."""
+        args = self.read_args(config, catalog, state)
+        return subprocess.Popen([*CONNECTOR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def read_until(
         self, config: Mapping[str, Any], catalog: Mapping[str, Any], stop_after_states: int, state: Optional[list] = None
     ) -> Output:
@@ -137,6 +142,12 @@ class Connector:
                     break
         process.wait()
         return Output(process.returncode, _parse("".join(lines)), "")
+
+
+def finished(process: subprocess.Popen, timeout: float = ALL_STREAMS_TIMEOUT_S) -> Output:
+    """The output of a read started with `Connector.start_read`, once it ended."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return Output(process.returncode, _parse(stdout), stderr)
 
 
 def _parse(stdout: str) -> List[Dict[str, Any]]:

@@ -16,6 +16,7 @@ import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.decoders.decoder import Decoder
 from airbyte_cdk.sources.declarative.extractors.type_transformer import TypeTransformer
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
     DefaultErrorHandler,
@@ -94,22 +95,42 @@ class CappedExponentialBackoff(BackoffStrategy):
 
 @dataclass
 class IterableErrorHandler(DefaultErrorHandler):
-    """The DefaultErrorHandler with room for ten capped retries, and answers a stream expects.
+    """The DefaultErrorHandler with ten capped retries per request, and rate limits waited out.
 
-    The CDK gives up retrying after `max_time` seconds in total (10 minutes by default), which
-    would cut ten waits of 20 s … 400 s short after the fifth. `ignored_http_codes` hands those
-    answers to the caller instead of failing: YAML cannot add a filter to the shared
-    `response_filters` list without writing the whole list again.
+    - `max_retries` failures (5xx, dropped connections, a 429 without `Retry-After`) fail a request.
+    - A 429 that carries `Retry-After` says when Iterable's limit resets; it never counts against
+      `max_retries`, so another tool or connection drawing on the same project's limits slows a
+      sync down but cannot fail it. `rate_limit_retries` bounds them only against a server that
+      never lets a request through.
+    - The CDK gives up after `max_time` seconds in total (10 minutes by default), which would cut
+      ten waits of 20 s … 400 s, or a long wait for a shared limit, short.
+    - `ignored_http_codes` hands those answers to the caller instead of failing: YAML cannot add a
+      filter to the shared `response_filters` list without writing the whole list again.
 
         error_handler: {$ref: "#/definitions/error_handler", ignored_http_codes: [404]}
+
+    Failures are counted per request (method and URL) until it succeeds. Called from several
+    worker threads: the counts are guarded by a lock.
 
     Attributes:
         max_time: seconds of retrying before a request is given up.
         ignored_http_codes: statuses the caller handles itself (e.g. 404: a deleted template).
+        rate_limit_retries: the most 429s with `Retry-After` one request waits out.
     """
 
-    max_time: int = 3600
+    max_time: int = 6 * 3600
     ignored_http_codes: List[int] = field(default_factory=list)
+    rate_limit_retries: Union[int, str] = 1000
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        if isinstance(self.rate_limit_retries, str):
+            self.rate_limit_retries = int(InterpolatedString.create(self.rate_limit_retries, parameters=parameters).eval(self.config))
+        self._failure_retries = self.max_retries if self.max_retries is not None else 5
+        # The CDK stops retrying a request after `max_retries`; the failure cap is kept here.
+        self.max_retries = max(self._failure_retries, self.rate_limit_retries)
+        self._failures: Counter[Tuple[str, str]] = Counter()
+        self._failures_lock = threading.Lock()
 
     def interpret_response(
         self, response_or_exception: Optional[Union[requests.Response, Exception]]
@@ -120,7 +141,45 @@ class IterableErrorHandler(DefaultErrorHandler):
                 failure_type=FailureType.system_error,
                 error_message=f"HTTP {response_or_exception.status_code}, handled by the stream.",
             )
-        return super().interpret_response(response_or_exception)
+        resolution = super().interpret_response(response_or_exception)
+        request = _request_key(response_or_exception)
+        if resolution.response_action not in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED):
+            self._forget(request)
+            return resolution
+        if _announces_its_reset(response_or_exception) or self._count_failure(request) <= self._failure_retries:
+            return resolution
+        self._forget(request)
+        return ErrorResolution(
+            response_action=ResponseAction.FAIL,
+            failure_type=resolution.failure_type or FailureType.transient_error,
+            error_message=resolution.error_message,
+        )
+
+    def _count_failure(self, request: Optional[Tuple[str, str]]) -> int:
+        if request is None:
+            return 1
+        with self._failures_lock:
+            self._failures[request] += 1
+            return self._failures[request]
+
+    def _forget(self, request: Optional[Tuple[str, str]]) -> None:
+        if request is not None and request in self._failures:
+            with self._failures_lock:
+                self._failures.pop(request, None)
+
+
+def _request_key(response_or_exception: Any) -> Optional[Tuple[str, str]]:
+    request = getattr(response_or_exception, "request", None)
+    url = getattr(request, "url", None)
+    return (str(getattr(request, "method", "")), url) if url else None
+
+
+def _announces_its_reset(response_or_exception: Any) -> bool:
+    return (
+        isinstance(response_or_exception, requests.Response)
+        and response_or_exception.status_code == 429
+        and "Retry-After" in response_or_exception.headers
+    )
 
 
 @dataclass

@@ -135,6 +135,35 @@ def test_429_is_retried_ten_times_with_a_400_second_cap_then_fails(config, reque
     assert output.errors
 
 
+def test_a_429_with_retry_after_never_uses_up_the_retries(config, requests_mock, sleeps):
+    """Another connection or tool drawing on the project's limits slows a sync down; it must not fail it."""
+    rate_limited = {"status_code": 429, "headers": {"Retry-After": "2"}, "json": {"code": "RateLimitExceeded"}}
+    requests_mock.get(f"{API}/channels", [rate_limited] * 25 + [{"json": {"channels": [{"id": 1}]}}])
+
+    assert records_of(read_stream("channels", config)) == [{"id": 1}]
+    assert sleeps == [3] * 25, "each wait is what Iterable asked for (plus the CDK's second)"
+
+
+def test_failures_between_rate_limits_still_fail_a_request_after_ten_retries(config, requests_mock, sleeps):
+    rate_limited = {"status_code": 429, "headers": {"Retry-After": "2"}, "json": {"code": "RateLimitExceeded"}}
+    server_error = {"status_code": 500, "json": {"code": "GenericError"}}
+    calls = requests_mock.get(f"{API}/channels", [rate_limited, server_error] * 20)
+
+    output = read_stream("channels", config, expect_failure=True)
+
+    assert calls.call_count == 22, "ten retries after server errors, whatever rate limits came between"
+    assert output.errors
+
+
+def test_check_gives_up_on_a_rate_limit_at_once(config, requests_mock, tmp_path, sleeps):
+    rate_limited = {"status_code": 429, "headers": {"Retry-After": "60"}, "json": {"code": "RateLimitExceeded"}}
+    calls = requests_mock.get(f"{API}/channels", [rate_limited] * 5)
+
+    status = connection_status(run_check(config, tmp_path))
+
+    assert status.status.name == "FAILED" and calls.call_count == 2, "check answers in a minute, not after a sync's waits"
+
+
 def test_the_key_never_appears_in_output_even_on_errors(config, requests_mock, sleeps):
     requests_mock.get(f"{API}/lists", status_code=500, json={"code": "GenericError", "msg": "boom"})
 
