@@ -30,7 +30,8 @@ def test_spec_lists_the_config_fields(connector):
     properties = spec["spec"]["connectionSpecification"]["properties"]
     assert {"api_key", "start_date", "region", "lookback_window"} <= set(properties)
     assert properties["api_key"]["airbyte_secret"] is True
-    assert all(properties[name]["airbyte_hidden"] for name in ("end_date", "base_url", "export_requests_per_minute"))
+    assert all(properties[name]["airbyte_hidden"] for name in ("end_date", "base_url", "export_job_requests_per_second"))
+    assert not properties["export_requests_per_minute"].get("airbyte_hidden"), "connections sharing a project split it"
 
 
 def test_check_succeeds_with_the_right_key(shared_config, connector):
