@@ -8,16 +8,20 @@ request per second per organization; the rate budget in the manifest paces the j
 
 import logging
 import re
+import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from time import monotonic
 from typing import Callable, Dict, Iterator, List, Optional
 
 import requests
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
+
+from source_iterable.export.lines import CHUNK_BYTES
 
 logger = logging.getLogger("airbyte")
 
@@ -158,7 +162,11 @@ class ExportJobReader:
         listed: List[JobFile] = []
         downloads: Dict[str, Future] = {}
         next_file = 0
-        with ThreadPoolExecutor(max_workers=self.parallel_downloads, thread_name_prefix="iterable-files") as pool:
+        # Files (up to 10 MB each) are downloaded to disk and read line by line, so memory stays
+        # flat however many streams read jobs at once; the folder goes when the job's read ends.
+        with tempfile.TemporaryDirectory(prefix=f"iterable-job-{job_id}-") as folder, ThreadPoolExecutor(
+            max_workers=self.parallel_downloads, thread_name_prefix="iterable-files"
+        ) as pool:
             while True:
                 # Polling is paced: a job never has files the moment it starts, and every poll
                 # spends the organization's 1 job request per second.
@@ -166,9 +174,9 @@ class ExportJobReader:
                 state, truncated, new_files = self._poll(job_id, listed[-1].name if listed else None)
                 listed.extend(new_files)
                 while next_file < len(listed):
-                    self._prefetch(pool, listed, next_file, downloads)
-                    body = self._body(job_id, listed[next_file], downloads.pop(listed[next_file].name))
-                    yield from body.split(b"\n")
+                    self._prefetch(pool, Path(folder), listed, next_file, downloads)
+                    downloaded = self._body(job_id, Path(folder), listed[next_file], downloads.pop(listed[next_file].name))
+                    yield from _file_lines(downloaded)
                     next_file += 1
                 if state == "completed":
                     if truncated:
@@ -184,13 +192,15 @@ class ExportJobReader:
         files = [JobFile(item["file"], item["url"]) for item in answer.get("files", [])]
         return str(answer.get("jobState", "")).lower(), bool(answer.get("exportTruncated")), files
 
-    def _prefetch(self, pool: ThreadPoolExecutor, listed: List[JobFile], first: int, downloads: Dict[str, Future]) -> None:
+    def _prefetch(
+        self, pool: ThreadPoolExecutor, folder: Path, listed: List[JobFile], first: int, downloads: Dict[str, Future]
+    ) -> None:
         for job_file in listed[first : first + self.parallel_downloads]:
             if job_file.name not in downloads:
-                downloads[job_file.name] = pool.submit(self._download, job_file.url)
+                downloads[job_file.name] = pool.submit(self._download, job_file.url, folder)
 
-    def _body(self, job_id: int, job_file: JobFile, download: Future) -> bytes:
-        """The file's bytes; an expired URL or a dropped download is tried again with a fresh URL."""
+    def _body(self, job_id: int, folder: Path, job_file: JobFile, download: Future) -> Path:
+        """The downloaded file; an expired URL or a dropped download is tried again with a fresh URL."""
         try:
             return download.result()
         except (requests.RequestException, OSError) as error:
@@ -201,7 +211,7 @@ class ExportJobReader:
                 "fetching it again with a fresh URL."
             )
             try:
-                return self._download(self._fresh_url(job_id, job_file.name))
+                return self._download(self._fresh_url(job_id, job_file.name), folder)
             except (requests.RequestException, OSError) as error:
                 failure = error
         raise JobFailed(
@@ -219,11 +229,14 @@ class ExportJobReader:
                 raise JobFailed(f"file {name} is no longer listed for job {job_id} (state {state})")
             after = files[-1].name
 
-    def _download(self, url: str) -> bytes:
+    def _download(self, url: str, folder: Path) -> Path:
         # A plain session: the URL is pre-signed, and the API key must never leave for it.
         with self._session.get(url, timeout=FILE_TIMEOUT_S, stream=True) as response:
             response.raise_for_status()
-            return response.content
+            with tempfile.NamedTemporaryFile(dir=folder, suffix=".jsonl", delete=False) as file:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    file.write(chunk)
+        return Path(file.name)
 
     def _cancel(self, job_id: int) -> None:
         try:
@@ -231,6 +244,14 @@ class ExportJobReader:
             logger.info(f"{self.stream}: cancelled Iterable export job {job_id}.")
         except Exception as error:
             logger.warning(f"{self.stream}: could not cancel Iterable export job {job_id}: {error}")
+
+
+def _file_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a downloaded file, without their newline; the file is deleted once read."""
+    with path.open("rb") as file:
+        for line in file:
+            yield line[:-1] if line.endswith(b"\n") else line
+    path.unlink()
 
 
 def _unsigned(error: BaseException) -> str:
