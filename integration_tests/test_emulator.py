@@ -43,6 +43,11 @@ def get(emulator, path, key=None, **params):
     return requests.get(f"{emulator.base_url}/{path}", params=params, headers=headers, timeout=10)
 
 
+def get_stream(emulator, path, **params):
+    return requests.get(f"{emulator.base_url}/{path}", params=params, headers={"Api-Key": emulator.api_key},
+                        stream=True, timeout=30)
+
+
 def export(emulator, data_type, start_s, end_s, **kwargs):
     params = {"dataTypeName": data_type, "startDateTime": query_datetime(start_s), "endDateTime": query_datetime(end_s)}
     return requests.get(f"{emulator.base_url}/export/data.json", params=params,
@@ -232,6 +237,54 @@ def test_list_users_is_plain_text_with_blank_lines_and_failures(emulator):
     emulator.faults.broken_lists.add(list_id)
     broken = get(emulator, "lists/getUsers", listId=list_id)
     assert broken.status_code == 500 and broken.json()["code"] == "GenericError"
+
+
+def test_listed_users_puts_only_the_first_users_on_lists():
+    data = EmulatorData(EmulatorConfig(seed=7, users=30, lists=1, listed_users=12))
+    (only,), users = data.lists(), data.users()
+    assert data.list_members(only["id"]) == [u["email"] for u in users[:12]], "one list: exactly the listed users"
+    assert all(u["emailListIds"] == [only["id"]] for u in users[:12]) and all(u["emailListIds"] == [] for u in users[12:])
+    assert EmulatorConfig().listed_users is None, "by default every user is listed"
+    with pytest.raises(ValueError, match="listed_users"):
+        EmulatorConfig(users=30, lists=3, listed_users=2)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_millions_of_users_start_at_once_and_are_served_in_flat_memory():
+    before, started = rss_mb(), time.monotonic()
+    config = EmulatorConfig(users=5_000_000, lists=1, listed_users=300_000, records_per_type=10,
+                            start="2024-01-01T00:00:00Z", end="2025-01-01T00:00:00Z")
+    with IterableEmulator(config) as big:
+        assert time.monotonic() - started < 2, "users are generated when served, not at start"
+        users = big.data.catalog.users
+        (the_list,) = big.data.lists()
+        members, last = 0, b""
+        with get_stream(big, "lists/getUsers", listId=the_list["id"]) as response:
+            for line in response.iter_lines(chunk_size=1 << 16):
+                members, last = members + bool(line), line or last
+        assert (members, last.decode()) == (300_000, users.email(299_999)), "streamed as it is generated"
+        day_s = START_S + 200 * 86_400
+        with get_stream(big, "export/data.json", dataTypeName="user", startDateTime=query_datetime(day_s),
+                        endDateTime=query_datetime(day_s + 86_400)) as response:
+            served = sum(1 for line in response.iter_lines(chunk_size=1 << 16) if line)
+        assert served == big.data.export_count("user", day_s, day_s + 86_400) > 10_000
+        clock = manual_clock(big)
+        big.faults.job_file_max_bytes = 2_000_000
+        job_id = job_id_of(big, "user", start_s=day_s, end_s=day_s + 86_400)
+        clock.advance(3600)
+        state, files = list_files(big, job_id)
+        in_files = sum(len(jsonl(requests.get(f["url"], timeout=30).content)) for f in files)
+        assert state == "completed" and len(files) > 3 and in_files == served, "job files are regenerated too"
+        last_user = f"usr_{4_999_998:07d}"
+        assert big.data.user_events(last_user) == big.data.user_events(users.email(4_999_998)) != [], \
+            "a user is found by either identifier without an index of all users"
+        assert big.data.user_events(f"usr_{4_999_999:07d}") == [], "one user in five has no userId"
+        assert big.data.user_events(users.email(12).replace("12@", "13@")) == [], "the digits alone do not match"
+        assert rss_mb() - before < 60, "nothing is kept per user, per list member or per exported record"
 
 
 def test_fail_next_answers_the_given_status_then_recovers(emulator):

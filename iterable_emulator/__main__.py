@@ -26,6 +26,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--records-per-type", type=int, default=defaults.records_per_type)
     parser.add_argument("--users", type=int, default=defaults.users)
     parser.add_argument("--lists", type=int, default=defaults.lists)
+    parser.add_argument("--listed-users", type=int, default=defaults.listed_users,
+                        help="only the first N users are list members (default: every user)")
     parser.add_argument("--campaigns", type=int, default=defaults.campaigns)
     parser.add_argument("--max-page-size", type=int, default=defaults.max_page_size)
     parser.add_argument("--api-key", default=defaults.api_key)
@@ -40,7 +42,8 @@ def main() -> None:
     args = _arguments()
     config = EmulatorConfig(
         seed=args.seed, start=args.start, end=args.end, records_per_type=args.records_per_type, users=args.users,
-        lists=args.lists, campaigns=args.campaigns, max_page_size=args.max_page_size, api_key=args.api_key,
+        lists=args.lists, listed_users=args.listed_users, campaigns=args.campaigns, max_page_size=args.max_page_size,
+        api_key=args.api_key,
     )
     with IterableEmulator(config, host=args.host, port=args.port) as emulator:
         emulator.faults.rate_limits_enabled = args.rate_limits

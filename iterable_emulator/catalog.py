@@ -52,7 +52,7 @@ class Catalog:
         self.users = Users(
             config.seed, config.users, [lst["id"] for lst in self.lists],
             [c["id"] for c in self.channels], [m["id"] for m in self.message_types],
-            config.unlisted_user_field_every, config.user_fields_of_every_type,
+            config.unlisted_user_field_every, config.user_fields_of_every_type, config.listed_users,
         )
         self._templates = self._build_templates()
         self.campaigns = self._build_campaigns()

@@ -19,8 +19,12 @@ class EmulatorConfig:
             ``dataTypeName -> count`` (any letter case; types missing from the dict get
             ``default_records_per_type``).
             The ``user`` export always has ``users`` records.
-        users: user profiles; events, list memberships and ``userEvents`` refer to them.
+        users: user profiles; events, list memberships and ``userEvents`` refer to them. Users are
+            generated on demand: millions cost no memory.
         lists, campaigns: how many of each.
+        listed_users: if set, only the first ``listed_users`` users (in user order) are members of
+            lists, by the same rule; the others have no ``emailListIds``. With ``lists=1`` the one
+            list holds exactly these users (a benchmark's big list). ``None``: every user is listed.
         templates_per_combination: templates per (templateType, messageMedium) pair (4 x 4 pairs).
         max_page_size: cap on ``pageSize`` for campaigns and templates (Iterable's is 1000); lower it
             to force several pages out of few items.
@@ -50,6 +54,7 @@ class EmulatorConfig:
     default_records_per_type: int = 50
     users: int = 40
     lists: int = 3
+    listed_users: int | None = None
     campaigns: int = 25
     templates_per_combination: int = 2
     max_page_size: int = 1000
@@ -68,6 +73,8 @@ class EmulatorConfig:
             raise ValueError("end must be after start")
         if self.lists < 1 or self.campaigns < 1 or self.users < self.lists:
             raise ValueError("lists and campaigns must be at least 1, and users at least lists (no empty list)")
+        if self.listed_users is not None and not self.lists <= self.listed_users <= self.users:
+            raise ValueError("listed_users must be between lists (no empty list) and users")
         if isinstance(self.records_per_type, dict):
             counts = {canonical_type(name): count for name, count in self.records_per_type.items()}
             if None in counts:

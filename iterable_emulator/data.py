@@ -62,14 +62,16 @@ class EmulatorData:
             yield stream.lines(order)
 
     def export_orders(self, data_type: str, start_s: int, end_s: int, now_ms: int | None = None,
-                      indexing_delay_max_ms: int = 0) -> Iterator[list[int]]:
-        """The record indexes behind ``export_blocks``, block by block in served order."""
+                      indexing_delay_max_ms: int = 0, from_block: int = 0) -> Iterator[list[int]]:
+        """The record indexes behind ``export_blocks``, block by block in served order; each holds
+        indexes of one shuffle block only (``index // SHUFFLE_BLOCK``), those before ``from_block``
+        are skipped."""
         stream = self._stream(data_type)
         indexes = range(stream.count)
         lo, hi = bisect_left(indexes, start_s, key=stream.second), bisect_left(indexes, end_s, key=stream.second)
         filtered = now_ms is not None and now_ms < end_s * 1000 + indexing_delay_max_ms
         salt_ = salt(self.config.seed, f"blocks.{stream.etype.name}")
-        for block in range(lo // SHUFFLE_BLOCK, (hi - 1) // SHUFFLE_BLOCK + 1 if hi > lo else 0):
+        for block in range(max(lo // SHUFFLE_BLOCK, from_block), (hi - 1) // SHUFFLE_BLOCK + 1 if hi > lo else 0):
             base = block * SHUFFLE_BLOCK
             order = [base + k for k in pick(self._permutations, mix64(salt_ ^ block)) if lo <= base + k < hi]
             if filtered:
@@ -122,7 +124,8 @@ class EmulatorData:
     # Users and lists.
 
     def users(self) -> list[dict]:
-        """Every user profile, in user order (the ``user`` export serves the same records, shuffled)."""
+        """Every user profile, in user order (the ``user`` export serves the same records, shuffled).
+        For tests of small projects: the list holds them all."""
         stream = self._streams["user"]
         return [orjson.loads(line) for line in stream.lines(list(range(stream.count)))]
 
@@ -135,6 +138,11 @@ class EmulatorData:
 
     def list_members(self, list_id: int) -> list[str] | None:
         """Emails ``lists/getUsers`` returns for the list, ``None`` for an unknown list."""
+        members = self.iter_list_members(list_id)
+        return None if members is None else list(members)
+
+    def iter_list_members(self, list_id: int) -> Iterator[str] | None:
+        """``list_members``, generated as they are read (what the server streams)."""
         return self.catalog.users.members(list_id) if self.catalog.list_by_id(list_id) else None
 
     def user_events(self, identifier: str, include_custom_events: bool = False) -> list[dict]:

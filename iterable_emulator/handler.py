@@ -1,6 +1,7 @@
 """HTTP handling: authentication, injected faults, Iterable's endpoints under ``/api/``, and the
 pre-signed export file URLs under ``/files/``."""
 
+import itertools
 import math
 import re
 import time
@@ -282,11 +283,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise BadParams("Missing required parameter listId")
         if list_id in emulator.faults.broken_lists:
             return self._json(500, ERROR_BODIES[500], emulator.faults.broken_headers())
-        members = emulator.data.list_members(list_id)
+        members = emulator.data.iter_list_members(list_id)
         if members is None:
             return self._json(404, {"code": "NotFound", "msg": "List not found"})
-        # Real bodies end with (and may contain) blank lines; connectors must skip them.
-        self._stream(TEXT, _blocks(members + [""]))
+        # Real bodies end with (and may contain) blank lines; connectors must skip them. Members
+        # are generated as they are sent: a list of millions costs no memory.
+        self._stream(TEXT, _blocks(itertools.chain(members, [""])))
 
     def _campaigns(self):
         campaigns = self.server.emulator.data.campaigns()
@@ -440,17 +442,18 @@ class ApiHandler(BaseHTTPRequestHandler):
         if found is None:
             return self._send(404, s3_error("NoSuchKey", "The specified key does not exist."), XML)
         job, file = found
-        body = emulator.jobs.file_body(job, file)
         cut_after = faults.take_file_cut()
         self.entry.status = 200
         self.send_response(200)
         self.send_header("Content-Type", "binary/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(file.bytes))
         self.end_headers()
         if cut_after is None:
-            self.wfile.write(body)
+            for chunk in emulator.jobs.file_chunks(job, file):  # generated as sent: memory stays flat
+                self.wfile.write(chunk)
             self.entry.records = file.records
             return None
+        body = emulator.jobs.file_body(job, file)
         sent = _cut_offset(body, cut_after)
         self.wfile.write(body[:sent])
         self.entry.records = body.count(b"\n", 0, sent)
@@ -483,6 +486,8 @@ def _cut_offset(body: bytes, after_lines: int) -> int:
     return offset + (line_end - offset) // 2 if line_end > offset else len(body) - 1
 
 
-def _blocks(lines: list[str], size: int = 256) -> Iterator[list[str]]:
-    for start in range(0, len(lines), size):
-        yield lines[start: start + size]
+def _blocks(lines: Iterable[str], size: int = 256) -> Iterator[list[str]]:
+    """``lines`` in lists of ``size``, read as they are needed."""
+    lines = iter(lines)
+    while block := list(itertools.islice(lines, size)):
+        yield block

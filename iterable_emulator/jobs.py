@@ -12,9 +12,10 @@ up to the clock's ``now``, so a job's history is the same whether it was polled 
 or once, and a test can drive time with ``ManualClock`` instead of sleeping.
 
 A job reads its records when it first runs: exactly ``EmulatorData.export_records(dataTypeName,
-start, end)`` as the sync export would serve them at that moment (late indexing included). Files
-hold record indexes, not bytes, so a big export costs 4 bytes per record; downloads regenerate the
-lines, which are deterministic.
+start, end)`` as the sync export would serve them at that moment (late indexing included). A file
+holds only where its records start in that stream (a shuffle block and how many records of it came
+before), not its records: a job costs the same memory whatever its size. Downloads regenerate the
+lines, which are deterministic, and stream them block by block.
 """
 
 import hashlib
@@ -22,14 +23,13 @@ import hmac
 import itertools
 import os
 import threading
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
 
-from .data import EmulatorData
+from .data import SHUFFLE_BLOCK, EmulatorData
 from .faults import Faults
 
 JOB_STATES = ("enqueued", "running", "completed", "failed", "cancelling", "cancelled")
@@ -54,13 +54,14 @@ class ManualClock:
 @dataclass
 class JobFile:
     """One file of a job: ``name`` (``file-<epoch ms>.json``), its ``records`` and ``bytes``, when
-    it was ``produced`` (jobs' clock, epoch s) and the record ``indexes`` it holds, in order."""
+    it was ``produced`` (jobs' clock, epoch s) and where its records begin in the job's record
+    stream: ``start`` is (shuffle block, records of that block in earlier files)."""
 
     name: str
     records: int
     bytes: int
     produced: float
-    indexes: array = field(repr=False)
+    start: tuple[int, int] = field(repr=False)
 
 
 class _JobOutput:
@@ -71,7 +72,8 @@ class _JobOutput:
                  file_max_bytes: int, max_bytes: int | None):
         self._data, self._type, self._orders = data, data_type, orders
         self._file_max, self._max = file_max_bytes, max_bytes
-        self._pending: list[tuple[int, int]] = []  # (index, bytes with newline), next records first
+        self._pending: list[int] = []  # bytes (with newline) of the block's next records, next last
+        self._block = self._taken = 0  # the shuffle block pending, and how many of its records were taken
         self.total_bytes = 0
         self.truncated = False
         self.done = False
@@ -84,25 +86,27 @@ class _JobOutput:
             if order is None:
                 self.done = True
                 return
-            lines = self._data.export_lines(self._type, order)
-            self._pending = [(i, len(line.encode()) + 1) for i, line in zip(order, lines)][::-1]
+            self._pending = [len(line.encode()) + 1 for line in self._data.export_lines(self._type, order)][::-1]
+            self._block, self._taken = order[0] // SHUFFLE_BLOCK, 0
 
-    def next_file(self) -> tuple[array, int] | None:
-        """Indexes and size of the next file, ``None`` if nothing is left (``done`` is then set)."""
-        indexes, size = array("I"), 0
+    def next_file(self) -> tuple[tuple[int, int], int, int] | None:
+        """Start (see ``JobFile``), records and size of the next file, ``None`` if nothing is left
+        (``done`` is then set)."""
+        start, records, size = (self._block, self._taken), 0, 0
         while not self.done:
-            index, length = self._pending[-1]
-            if indexes and size + length > self._file_max:
+            length = self._pending[-1]
+            if records and size + length > self._file_max:
                 break
             if self._max is not None and self.total_bytes + size + length > self._max:
                 self.truncated = self.done = True
                 break
             self._pending.pop()
-            indexes.append(index)
+            self._taken += 1
+            records += 1
             size += length
             self._fill()
         self.total_bytes += size
-        return (indexes, size) if indexes else None
+        return (start, records, size) if records else None
 
 
 @dataclass
@@ -289,8 +293,7 @@ class ExportJobs:
     def records(self, job_id: int) -> list[dict]:
         """The records in the job's files so far, file after file, as downloads serve them."""
         job = self._known(job_id)
-        lines = (line for f in job.files for line in self._data.export_lines(job.data_type, list(f.indexes)))
-        return [orjson.loads(line) for line in lines]
+        return [orjson.loads(line) for f in job.files for lines in self._file_lines(job, f) for line in lines]
 
     def expected_records(self, job_id: int) -> list[dict]:
         """What the finished job holds unless truncated, failed or cancelled: ``export_records`` of
@@ -309,7 +312,28 @@ class ExportJobs:
 
     def file_body(self, job: ExportJob, file: JobFile) -> bytes:
         """The JSONL bytes of a file."""
-        return "".join(line + "\n" for line in self._data.export_lines(job.data_type, list(file.indexes))).encode()
+        return b"".join(self.file_chunks(job, file))
+
+    def file_chunks(self, job: ExportJob, file: JobFile) -> Iterator[bytes]:
+        """The JSONL bytes of a file, a shuffle block at a time (``file.bytes`` in all)."""
+        for lines in self._file_lines(job, file):
+            yield "".join(line + "\n" for line in lines).encode()
+
+    def _file_lines(self, job: ExportJob, file: JobFile) -> Iterator[list[str]]:
+        """The lines of a file, regenerated from where it starts, block by block."""
+        block, skip = file.start
+        left = file.records
+        for order in self._orders(job, from_block=block):
+            part = order[skip:skip + left]
+            skip, left = 0, left - len(part)
+            yield self._data.export_lines(job.data_type, part)
+            if not left:
+                return
+
+    def _orders(self, job: ExportJob, from_block: int = 0) -> Iterator[list[int]]:
+        """The job's record stream (``EmulatorData.export_orders`` at its snapshot)."""
+        return self._data.export_orders(job.data_type, job.start_s, job.end_s, job.snapshot_ms,
+                                        int(job.indexing_delay_max_s * 1000), from_block)
 
     # Pre-signed file URLs.
 
@@ -369,9 +393,7 @@ class ExportJobs:
         job.holds_slot, job.next_at = True, at + job.seconds_per_file
         if job.output is None:
             job.snapshot_ms = int(at * 1000)
-            orders = self._data.export_orders(job.data_type, job.start_s, job.end_s, job.snapshot_ms,
-                                              int(job.indexing_delay_max_s * 1000))
-            job.output = _JobOutput(self._data, job.data_type, orders, job.file_max_bytes, job.max_bytes)
+            job.output = _JobOutput(self._data, job.data_type, self._orders(job), job.file_max_bytes, job.max_bytes)
 
     def _apply(self, job: ExportJob, at: float) -> None:
         if job.state == "enqueued":
@@ -382,11 +404,11 @@ class ExportJobs:
             return self._finish(job, "failed", at)
         produced = job.output.next_file()
         if produced is not None:
-            indexes, size = produced
+            start, records, size = produced
             # Names sort in production order even when two files share a millisecond.
             last_ms = int(job.files[-1].name.removeprefix("file-").removesuffix(".json")) if job.files else 0
             name = f"file-{max(int(at * 1000), last_ms + 1)}.json"
-            job.files.append(JobFile(name, len(indexes), size, at, indexes))
+            job.files.append(JobFile(name, records, size, at, start))
         job.truncated = job.output.truncated
         if job.output.done:
             return self._finish(job, "completed", at)

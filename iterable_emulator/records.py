@@ -1,6 +1,7 @@
 """Export and userEvents records: the fields each event kind carries, and the lazily computed
 stream of every export data type."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ MESSAGE_BOUND_KINDS = {"open", "click", "bounce", "complaint", "unsubscribe", "u
                        "delivery", "recall", "impression", "usage"}
 MESSAGE_KINDS = MESSAGE_BOUND_KINDS | {"send", "skip"}
 TWIN_KINDS = {"open", "click"}
+# How many users' identifier fragments ``RecordContext`` keeps (about 10 MB at most).
+USER_FIELDS_CACHED = 1 << 16
 
 
 def _json(value) -> str:
@@ -68,11 +71,12 @@ class RecordContext:
     """What records of every type share: users, campaigns and message types per medium, formatting.
 
     ``line`` serializes one record from hashes only, so the same code serves export lines (hashes
-    of the record index) and userEvents (hashes of the user and event number). Users and the
-    (campaign, message type) pairs of each medium are pre-serialized JSON fragments, and the fields
-    of the hottest shape (email sends) depend on 12 bits of the hash and are formatted once per
-    value: building and dumping a dict per record would cut export speed by half. Server threads
-    share that cache; filling a slot twice writes the same value, so it needs no lock.
+    of the record index) and userEvents (hashes of the user and event number). Users (the
+    ``USER_FIELDS_CACHED`` most recently used) and the (campaign, message type) pairs of each medium
+    are pre-serialized JSON fragments, and the fields of the hottest shape (email sends) depend on
+    12 bits of the hash and are formatted once per value: building and dumping a dict per record
+    would cut export speed by half. Server threads share these caches; filling a slot twice writes
+    the same value, so it needs no lock.
     """
 
     def __init__(self, config: EmulatorConfig, catalog: Catalog, index_hash: IndexHash):
@@ -83,10 +87,8 @@ class RecordContext:
         self._bus_ids = index_hash.hex_low
         self._email_send_fields: list[str | None] = [None] * 4096
         self._user_count = len(catalog.users)
-        self._user_fields = [
-            f'"email":{_json(email)}' + (f',"userId":{_json(uid)}' if uid else "")
-            for email, uid in zip(catalog.users.emails, catalog.users.user_ids)
-        ]
+        # Built on first use and kept in a bounded cache: millions of users cost no memory.
+        self._user_fields = functools.lru_cache(maxsize=USER_FIELDS_CACHED)(self._user_fields_of)
         self._heads: dict[str, list[str]] = {}
         self._head_channels: dict[str, list[int]] = {}
         for medium in SEND_TYPE_BY_MEDIUM:
@@ -107,6 +109,11 @@ class RecordContext:
             "journeyExit": self._journey_exit,
         }
         self._shapes = {kind: _fragmenting(build) for kind, build in dict_shapes.items()}
+
+    def _user_fields_of(self, user: int) -> str:
+        """The user's identifiers as a JSON fragment: ``"email":"...","userId":"..."``."""
+        email, user_id = self.users.email(user), self.users.user_id(user)
+        return f'"email":{_json(email)}' + (f',"userId":{_json(user_id)}' if user_id else "")
 
     @staticmethod
     def _campaign_fields(campaign: dict) -> str:
@@ -149,9 +156,9 @@ class RecordContext:
             indexed = self.fmt.event(ms - ms % 1000 + (h >> 40) % 400 * 1000)
             fields += f',"itblInternal":{{"documentCreatedAt":"{indexed}","documentUpdatedAt":"{indexed}"}}'
         if message_id is None:
-            return f'{{{lead}"createdAt":"{created}",{self._user_fields[user]}{fields}}}'
+            return f'{{{lead}"createdAt":"{created}",{self._user_fields(user)}{fields}}}'
         heads = shape.heads
-        return (f'{{{lead}"createdAt":"{created}",{self._user_fields[user]},{heads[(hm >> 20) % len(heads)]},'
+        return (f'{{{lead}"createdAt":"{created}",{self._user_fields(user)},{heads[(hm >> 20) % len(heads)]},'
                 f'"messageId":"{message_id}"{fields}}}')
 
     # Kind-specific fields. Each takes (etype, h, hm, user, created) and returns the fields to

@@ -1,5 +1,8 @@
 """User profiles: identities, list memberships and the records of the ``user`` export."""
 
+import re
+from collections.abc import Iterator
+
 from .randomness import mix64, pick, salt
 from .timefmt import TimestampFormatter
 
@@ -38,50 +41,64 @@ EVERY_TYPE_USER_FIELDS = {
     "devices.endpointEnabled": "boolean", "lastKnownLocation": "geo_location",
 }
 UNLISTED_USER_FIELD = "referralCode"
+# The index in an email (the digits before the ``@``) or a userId (the digits after ``usr_``).
+_INDEX = re.compile(r"^usr_(\d+)$|(\d+)@[^@]*$")
+
+
+def _names(h: int) -> tuple[str, str]:
+    return pick(FIRST_NAMES, h), pick(LAST_NAMES, h >> 8)
 
 
 class Users:
-    """The project's users, each a pure function of (seed, index).
+    """The project's users, each a pure function of (seed, index): nothing is stored per user, so
+    a project of millions of users costs no memory.
 
-    Emails and userIds are precomputed because export generation looks one up per record. Every
-    user is in list ``index % lists`` and, by hash, in up to two more, so every list is non-empty
-    and some users share several lists. About one user in five has no userId (email-only users of
-    a hybrid project).
+    Every listed user (index below ``listed``, by default every user) is in list ``index % lists``
+    and, by hash, in up to two more, so every list is non-empty and some users share several lists.
+    About one user in five has no userId (email-only users of a hybrid project). Both identifiers
+    carry the index (``alice.smith12@example.com``, ``usr_0000012``), which ``index_of`` reads back.
     """
 
     def __init__(self, seed: int, count: int, list_ids: list[int], channel_ids: list[int], message_type_ids: list[int],
-                 unlisted_field_every: int | None = None, every_field_type: bool = False):
+                 unlisted_field_every: int | None = None, every_field_type: bool = False, listed: int | None = None):
         self._salt = salt(seed, "users")
+        self._count = count
+        self._listed = count if listed is None else listed
         self._unlisted_every = unlisted_field_every
         self._every_type = every_field_type
         self._list_ids = list_ids
         self._channel_ids = channel_ids
         self._message_type_ids = message_type_ids
-        self.emails: list[str] = []
-        self.user_ids: list[str | None] = []
-        for i in range(count):
-            first, last = self.names(i)
-            local = f"{first}.{last}{i}".lower().replace("ü", "ue").replace("é", "e")
-            self.emails.append(f"{local}@{pick(DOMAINS, self._hash(i) >> 16)}")
-            self.user_ids.append(None if i % 5 == 4 else f"usr_{i:07d}")
-        self._by_identifier: dict[str, int] | None = None
 
     def __len__(self) -> int:
-        return len(self.emails)
+        return self._count
 
     def _hash(self, i: int) -> int:
         return mix64(self._salt ^ i)
 
     def names(self, i: int) -> tuple[str, str]:
         """First and last name of user ``i``."""
+        return _names(self._hash(i))
+
+    def email(self, i: int) -> str:
+        """The email of user ``i``: its names and index, e.g. ``jose.muller12@example.org``."""
         h = self._hash(i)
-        return pick(FIRST_NAMES, h), pick(LAST_NAMES, h >> 8)
+        first, last = _names(h)
+        local = f"{first}.{last}{i}".lower().replace("ü", "ue").replace("é", "e")
+        return f"{local}@{pick(DOMAINS, h >> 16)}"
+
+    @staticmethod
+    def user_id(i: int) -> str | None:
+        """The userId of user ``i``, ``None`` for one user in five."""
+        return None if i % 5 == 4 else f"usr_{i:07d}"
 
     def phone(self, i: int) -> str:
         return f"+1555{(self._hash(i) >> 27) % 10_000_000:07d}"
 
     def list_ids_of(self, i: int) -> list[int]:
-        """The ids of the lists user ``i`` belongs to, ascending."""
+        """The ids of the lists user ``i`` belongs to, ascending (none if ``i`` is not listed)."""
+        if i >= self._listed:
+            return []
         n, h = len(self._list_ids), self._hash(i) >> 24
         chosen = {i % n}
         if h & 1:
@@ -90,17 +107,19 @@ class Users:
             chosen.add((i + 2 + (h >> 3)) % n)
         return sorted(self._list_ids[k] for k in chosen)
 
-    def members(self, list_id: int) -> list[str]:
-        """Emails of the users in ``list_id`` in user order, what ``lists/getUsers`` returns."""
-        return [email for i, email in enumerate(self.emails) if list_id in self.list_ids_of(i)]
+    def members(self, list_id: int) -> Iterator[str]:
+        """Emails of the users in ``list_id`` in user order, what ``lists/getUsers`` returns, lazily."""
+        return (self.email(i) for i in range(self._listed) if list_id in self.list_ids_of(i))
 
     def index_of(self, identifier: str) -> int | None:
-        """The index of the user with this email or userId."""
-        if self._by_identifier is None:
-            table = {email: i for i, email in enumerate(self.emails)}
-            table.update((uid, i) for i, uid in enumerate(self.user_ids) if uid)
-            self._by_identifier = table
-        return self._by_identifier.get(identifier)
+        """The index of the user with this email or userId, read from the digits before the ``@``
+        or after ``usr_`` and checked against that user's identifiers."""
+        found = _INDEX.search(identifier)
+        digits = found and (found.group(1) or found.group(2))
+        if not digits or len(digits) > 12:
+            return None
+        i = int(digits)
+        return i if i < self._count and identifier in (self.email(i), self.user_id(i)) else None
 
     def fields(self) -> dict[str, str]:
         """What ``users/getFields`` answers: every field ``profile`` serves, by name, with its type
@@ -117,17 +136,17 @@ class Users:
         values use the ISO form Iterable also emits; date fields hold a date alone or a timestamp;
         array fields (``interests``, ``favoriteStoreIds``) are typed by their elements in getFields.
         """
-        h = self._hash(i)
-        record = {"email": self.emails[i]}
-        if self.user_ids[i]:
-            record["userId"] = self.user_ids[i]
+        h, email, user_id = self._hash(i), self.email(i), self.user_id(i)
+        record = {"email": email}
+        if user_id:
+            record["userId"] = user_id
         record["signupDate"] = fmt.event(updated_ms - (h >> 20) % (400 * _DAY_MS) // 1000 * 1000)
         record["signupSource"] = pick(SIGNUP_SOURCES, h >> 30)
         record["profileUpdatedAt"] = fmt.iso(updated_ms) if i % 4 == 1 else fmt.event(updated_ms)
         record["emailListIds"] = self.list_ids_of(i)
         record["unsubscribedChannelIds"] = [pick(self._channel_ids, h >> 33)] if h & 8 else []
         record["unsubscribedMessageTypeIds"] = [pick(self._message_type_ids, h >> 37)] if h & 16 else []
-        record["itblInternal.emailDomain"] = self.emails[i].split("@")[1]
+        record["itblInternal.emailDomain"] = email.split("@")[1]
         record["firstName"], record["lastName"] = self.names(i)
         record["loyaltyPoints"] = (h >> 41) % 5000
         record["lifetimeValue"] = round((h >> 13) % 100_000 / 100, 2)
