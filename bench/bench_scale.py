@@ -122,17 +122,23 @@ class Sizes:
 
 
 class RssSampler(threading.Thread):
-    """Peak VmRSS (MB) of some processes, read from /proc every `SAMPLE_EVERY_S` seconds."""
+    """VmRSS (MB) of some processes, read from /proc every `SAMPLE_EVERY_S` seconds: the peak,
+    and the peak within each quarter of the run (whether memory grows as the run goes on)."""
 
     def __init__(self, pids: Dict[str, int]):
         super().__init__(daemon=True)
         self.pids, self.peak = pids, dict.fromkeys(pids, 0.0)
+        self.samples: List[Tuple[float, float]] = []  # (seconds since start, connector MB)
         self._done = threading.Event()
 
     def run(self) -> None:
+        started = time.monotonic()
         while True:
             for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], vm_rss_mb(pid) or 0.0)
+                rss = vm_rss_mb(pid) or 0.0
+                self.peak[name] = max(self.peak[name], rss)
+                if name == "connector" and rss:
+                    self.samples.append((time.monotonic() - started, rss))
             if self._done.wait(SAMPLE_EVERY_S):
                 return
 
@@ -140,6 +146,17 @@ class RssSampler(threading.Thread):
         self._done.set()
         self.join()
         return self.peak
+
+    def quarters(self) -> List[float]:
+        """The connector's peak RSS in each quarter of the sampled time."""
+        if not self.samples:
+            return []
+        end = self.samples[-1][0] or 1.0
+        peaks = [0.0] * 4
+        for at, rss in self.samples:
+            quarter = min(3, int(4 * at / end))
+            peaks[quarter] = max(peaks[quarter], rss)
+        return peaks
 
 
 def vm_rss_mb(pid: int) -> Optional[float]:
@@ -163,6 +180,7 @@ class Run:
     emulator_cpu_s: float
     emulator_start_rss_mb: float
     peak_rss_mb: Dict[str, float]
+    connector_rss_quarters: List[float]
     load: Tuple[float, float]
     messages: dict
     requests: Counter = field(default_factory=Counter)
@@ -262,7 +280,7 @@ def read(mode: str, sizes: Sizes, timeout_s: Optional[float]) -> Run:
         sys.stderr.flush()
         return Run(mode, process.returncode, wall, started, counted, expected, usage.ru_utime + usage.ru_stime,
                    usage.ru_maxrss / 1024, _own_cpu_s() - cpu_before, emulator_start_rss, peak,
-                   (load_before, os.getloadavg()[0]), summarize(workdir / "messages.jsonl"), requests, served,
+                   sampler.quarters(), (load_before, os.getloadavg()[0]), summarize(workdir / "messages.jsonl"), requests, served,
                    str(workdir), (workdir / "emulator-stderr.txt").read_text().count("Traceback"))
 
 
@@ -283,7 +301,8 @@ def print_run(run: Run) -> None:
             print(f"  {label:<26} {records:>11,} {expected:>11,} {'yes' if records == expected else 'NO':>5} "
                   f"{span:>8.1f} {rate:>10}")
     print(f"  connector: CPU {run.connector_cpu_s:,.0f} s ({run.connector_cpu_s / run.wall_s:.0%} of the wall time), "
-          f"peak RSS {run.peak_rss_mb['connector']:,.0f} MB sampled (kernel's max {run.connector_max_rss_mb:,.0f} MB)")
+          f"peak RSS {run.peak_rss_mb['connector']:,.0f} MB sampled (kernel's max {run.connector_max_rss_mb:,.0f} MB); "
+          f"peak per quarter of the run {' / '.join(f'{mb:,.0f}' for mb in run.connector_rss_quarters)} MB")
     print(f"  emulator:  CPU {run.emulator_cpu_s:,.0f} s, RSS {run.emulator_start_rss_mb:,.0f} MB at the start, "
           f"peak {run.peak_rss_mb['emulator']:,.0f} MB sampled")
     messages = run.messages
@@ -322,6 +341,7 @@ def print_side_by_side(runs: List[Run]) -> None:
     rows += [
         ("connector CPU s", lambda r: f"{r.connector_cpu_s:,.0f}"),
         ("connector peak RSS MB", lambda r: f"{r.peak_rss_mb['connector']:,.0f}"),
+        ("  per quarter of the run", lambda r: "/".join(f"{mb:.0f}" for mb in r.connector_rss_quarters)),
         ("emulator peak RSS MB (at start)", lambda r: f"{r.peak_rss_mb['emulator']:,.0f} ({r.emulator_start_rss_mb:,.0f})"),
     ]
     endpoints = sorted({endpoint for run in runs for (_, endpoint, _) in run.requests})

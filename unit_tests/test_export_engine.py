@@ -9,6 +9,7 @@ import pytest
 import requests
 from airbyte_cdk.models import SyncMode
 
+import source_iterable.export.emitted_keys as emitted_keys
 import source_iterable.export.sync_export as sync_export
 from unit_tests.harness import final_state, make_config, records_of, read_stream
 from unit_tests.export_mocks import EXPORT_URL, Body, FakeClock, data_type_of, event, in_window, jsonl, parse, serve_export, window_of
@@ -262,3 +263,34 @@ def test_export_bodies_are_streamed_not_read_ahead_by_the_error_handler(requests
 
 def warnings_of(output):
     return [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+
+
+def test_keys_of_a_big_window_spill_to_disk_and_still_prevent_duplicates_after_a_drop(requests_mock, monkeypatch):
+    monkeypatch.setattr(emitted_keys, "KEYS_IN_MEMORY", 4)
+    spilled = []
+    monkeypatch.setattr(emitted_keys.EmittedKeys, "spill_if_full",
+                        lambda self, spill=emitted_keys.EmittedKeys.spill_if_full: (spilled.append(len(self)), spill(self)))
+    attempts = []
+
+    def answer(request):
+        attempts.append(window_of(request))
+        body = jsonl(in_window(JANUARY, request))
+        return Body(body, cut_after=len(body) * 2 // 3, fail_with=ConnectionResetError("reset")) if len(attempts) == 1 else Body(body)
+
+    serve_export(requests_mock, answer)
+
+    ids = [r["messageId"] for r in records_of(read_stream("email_send", BACKFILL, SyncMode.incremental))]
+
+    assert len(spilled) >= 4, "the first attempt's keys went to disk, four at a time"
+    assert sorted(ids) == sorted(e["messageId"] for e in JANUARY) and len(ids) == len(set(ids))
+
+
+def test_emitted_keys_keep_their_order_across_spills_and_remove_their_file():
+    keys = emitted_keys.EmittedKeys(in_memory=3)
+    for key in range(-5, 6):
+        keys.recent.append(key)
+        keys.spill_if_full()
+    assert (list(keys), len(keys), len(keys.recent)) == (list(range(-5, 6)), 11, 2)
+    spill_file = keys._spilled
+    keys.close()
+    assert spill_file.closed

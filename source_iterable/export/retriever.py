@@ -130,6 +130,8 @@ class AdaptiveExportWindows(Retriever):
                     raise self._too_many_drops(start, end, window, recovery.drops, error) from None
                 self._log_drop(window, read.records, error, plan.after_drop(window), recovery.drops)
                 continue
+            finally:
+                read.emitted_keys.close()
             recovery.after_success(window)
             plan.after_success(window, source.seconds, read.records)
             records, windows = records + read.records, windows + 1

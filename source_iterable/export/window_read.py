@@ -1,12 +1,12 @@
 """The records of one export window, as RECORD messages."""
 
 import time
-from array import array
 from typing import Iterable, Iterator, Optional, Set
 
 import orjson
 from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, Type
 
+from source_iterable.export.emitted_keys import EmittedKeys
 from source_iterable.export.plan import Window
 from source_iterable.export.records import RecordShaper
 from source_iterable.record_contract import rfc3339_utc
@@ -24,19 +24,21 @@ class WindowRead:
 
     Attributes:
         records, malformed, outside_window, without_cursor: what the lines turned out to be.
-        emitted_keys: a key per emitted line, for `DropRecovery` if the read fails mid-way.
+        emitted_keys: a key per emitted line, for `DropRecovery` if the read fails mid-way
+            (spilled to disk past a million, so a job window keeps memory flat).
     """
 
     def __init__(self, stream: str, window: Window, cursor_field: str, shaper: RecordShaper, skip: Optional[Set[int]]) -> None:
         self.stream, self.window, self.cursor_field = stream, window, cursor_field
         self._shaper, self._skip = shaper, skip
         self.records = self.malformed = self.outside_window = self.without_cursor = 0
-        self.emitted_keys = array("q")
+        self.emitted_keys = EmittedKeys()
 
     def messages(self, lines: Iterable[bytes]) -> Iterator[AirbyteMessage]:
         low, high = self.window.low.strftime(ISO_SECONDS_FORMAT), self.window.high.strftime(ISO_SECONDS_FORMAT)
         stream, cursor_field, shape, skip, loads = self.stream, self.cursor_field, self._shaper.shape, self._skip, orjson.loads
-        emitted, emitted_at = self.emitted_keys, int(time.time() * 1000)
+        keys, emitted_at = self.emitted_keys, int(time.time() * 1000)
+        emitted, in_memory = keys.recent, keys.in_memory
         for line in lines:
             line_key = hash(line)
             if skip is not None and line_key in skip:
@@ -58,6 +60,9 @@ class WindowRead:
                 continue
             emitted.append(line_key)
             self.records += 1
+            if len(emitted) >= in_memory:
+                keys.spill_if_full()
+                emitted = keys.recent
             yield AirbyteMessage(
                 type=Type.RECORD,
                 record=AirbyteRecordMessage(stream=stream, data=shape(record, cursor_field, cursor), emitted_at=emitted_at),
