@@ -45,6 +45,8 @@ FALLBACK_FORMATS = (
     "%Y-%m-%dT%H:%M:%S",
 )
 _NOT_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
+# A project's dotted field names are a few hundred; the bound only guards against keys that never repeat.
+DOTTED_PATHS_CACHED = 10_000
 
 
 class ContractViolation(Exception):
@@ -228,6 +230,8 @@ class RecordContract:
         }
         self._required = tuple(name for name in schema.get("required", ()) if name in properties)
         self._columns_by_spelling = {_spelling(name): name for name in self._rules} if csv_rows else None
+        # Where each dotted key goes: the same few names recur on every user record.
+        self._dotted_paths: Dict[str, Optional[Tuple[List[str], Optional[_Rule]]]] = {}
 
     def conform(self, record: Dict[str, Any], conformed_field: str = "", conformed_value: Any = None) -> Dict[str, Any]:
         """The record, keeping the contract; raises `ContractViolation` if a key stays empty.
@@ -303,7 +307,12 @@ class RecordContract:
         return typed
 
     def _place_dotted(self, conformed: Dict[str, Any], overflow: Dict[str, Any], name: str, value: Any) -> None:
-        found = _path_of(self._rules, name)
+        try:
+            found = self._dotted_paths[name]
+        except KeyError:
+            found = _path_of(self._rules, name)
+            if len(self._dotted_paths) < DOTTED_PATHS_CACHED:
+                self._dotted_paths[name] = found
         if found is None:
             overflow[name] = value
             return

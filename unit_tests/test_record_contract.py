@@ -2,6 +2,7 @@
 
 import pytest
 
+from source_iterable import record_contract
 from source_iterable.record_contract import ContractViolation, RecordContract, rfc3339_utc
 
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
@@ -125,6 +126,20 @@ def test_dotted_keys_fill_the_declared_objects_they_name():
         "itblDS.score": 0.5,
         "dataFields": {"favorite.color": "green"},
     }, "declared structure holds the value; a key declared with its dot stays; an unknown object overflows"
+
+
+def test_placement_of_dotted_keys_is_the_same_on_every_record_past_the_cache_bound(monkeypatch):
+    monkeypatch.setattr(record_contract, "DOTTED_PATHS_CACHED", 1)
+    contract = RecordContract(USER_SCHEMA, "dataFields")
+    records = [{"itblInternal.emailDomain": f"d{n}.c", "favorite.color": "green", "shoppingPreferences.vip.since": "2024-01-02"}
+               for n in range(3)]
+
+    shaped = [contract.conform(dict(record)) for record in records]
+
+    assert [s["itblInternal"]["emailDomain"] for s in shaped] == ["d0.c", "d1.c", "d2.c"]
+    assert all(s["dataFields"] == {"favorite.color": "green"} for s in shaped), "an unplaceable key overflows every time"
+    assert all(s["shoppingPreferences"] == {"vip": {"since": "2024-01-02T00:00:00+00:00"}} for s in shaped)
+    assert len(contract._dotted_paths) == 1, "names past the bound are placed without being remembered"
 
 
 def test_dotted_keys_merge_with_an_object_sent_whole():
