@@ -72,6 +72,18 @@ def test_the_state_is_checkpointed_per_job_window(emulator, config, connector):
     assert checkpoints == sorted(checkpoints), "the state only moves forward"
 
 
+def test_a_job_that_finished_before_its_first_poll_is_read_from_every_page_of_its_listing(emulator, config, connector):
+    # One job request per second: the first poll comes 5 s after the start, when the job has long
+    # written all its files, more than one page of the listing holds.
+    emulator.faults.job_file_max_bytes = 32 * 1024
+    output = read(emulator, config, connector, streams=["email_send"], export_job_requests_per_second=1)
+
+    (job,) = emulator.jobs.all()
+    assert job.state == "completed" and len(job.files) > emulator.faults.job_files_per_response
+    assert len(emulator.requests_to("export/{jobId}/files")) >= 2, "the listing was paged"
+    assert_exactly_once(output.records, emulator, ["email_send"], START, END)
+
+
 def test_a_failed_job_is_retried_without_duplicates(emulator, config, connector):
     # emailSend jobs write several files: the first two fail after writing two.
     emulator.faults.job_fail_types = {"emailSend"}

@@ -155,7 +155,8 @@ class Faults:
         job_max_bytes: cap on a job's output (Iterable: 100 GB); ``None`` means no cap. A job that
             reaches it stops, completes and reports ``exportTruncated: true``; later records are in no file.
         job_files_per_response: at most this many files per ``export/{jobId}/files`` answer (page
-            with ``startAfter``; Iterable's page size is not documented).
+            with ``startAfter``; Iterable's page size is not documented, and a small one makes every
+            job of the tests span several pages).
         file_url_ttl_s: a file URL expires this long after it is handed out (Iterable: 30 min).
         job_fail_times, job_fail_types, job_fail_after_files: the next ``job_fail_times`` jobs started
             (of ``job_fail_types`` only, any spelling, if not empty) fail once they have produced
@@ -193,7 +194,7 @@ class Faults:
     job_cancel_delay_s: float = 1.0
     job_file_max_bytes: int = 10 * 1024 * 1024
     job_max_bytes: int | None = None
-    job_files_per_response: int = 100
+    job_files_per_response: int = 10
     file_url_ttl_s: float = 1800.0
     job_fail_times: int = 0
     job_fail_types: set[str] = field(default_factory=set)

@@ -13,10 +13,11 @@ FILES_HOST = "https://files.example.com"
 class FakeJobApi:
     """The three job endpoints: answers `files` polls from a script of answers."""
 
-    def __init__(self, polls: List[Dict[str, Any]]) -> None:
-        self.polls = polls
+    def __init__(self, polls: List[Dict[str, Any]], page_size: int = 100) -> None:
+        self.polls, self.page_size = polls, page_size
         self.started: List[Dict[str, Any]] = []
         self.cancelled: List[str] = []
+        self.asked_after: List[str] = []
         self.start = SimpleNamespace(send_request=self._start)
         self.files = SimpleNamespace(send_request=self._files)
         self.cancel = SimpleNamespace(send_request=self._cancel)
@@ -27,7 +28,10 @@ class FakeJobApi:
 
     def _files(self, path, request_params):
         answer = self.polls.pop(0) if len(self.polls) > 1 else self.polls[0]
-        return SimpleNamespace(json=lambda: answer)
+        after = request_params.get("startAfter", "")
+        self.asked_after.append(after)
+        page = {**answer, "files": [f for f in answer.get("files", []) if f["file"] > after][: self.page_size]}
+        return SimpleNamespace(json=lambda: page)
 
     def _cancel(self, path):
         self.cancelled.append(path)
@@ -61,6 +65,18 @@ def test_lines_of_all_files_arrive_in_order_and_the_key_never_goes_to_file_urls(
     ]
     assert all("Api-Key" not in h.headers and "Api_Key" not in h.headers for h in requests_mock.request_history)
     assert api.cancelled == [], "a job read to its end is not cancelled"
+
+
+def test_a_finished_jobs_listing_is_read_page_after_page_to_its_last_file(requests_mock):
+    names = [f"file-{n}.json" for n in range(1, 6)]
+    api = FakeJobApi([{"jobState": "completed", "exportTruncated": False, "files": [file(name) for name in names]}], page_size=2)
+    for n, name in enumerate(names, 1):
+        requests_mock.get(f"{FILES_HOST}/{name}", content=b'{"a":%d}\n' % n)
+
+    lines = [line for line in reader(api).lines("user", "2024-01-01 00:00:00", "2025-01-01 00:00:00") if line]
+
+    assert lines == [b'{"a":%d}' % n for n in range(1, 6)], "Iterable lists files a page at a time"
+    assert api.asked_after == ["", "file-2.json", "file-4.json", "file-5.json"], "paged with startAfter until an empty page"
 
 
 def test_an_expired_url_is_fetched_again_with_a_fresh_one(requests_mock, caplog):
