@@ -19,6 +19,7 @@ from airbyte_cdk.models import (
     Type,
 )
 
+from source_iterable.malloc_arenas import limit_malloc_arenas
 from source_iterable.source import SourceIterable
 
 
@@ -58,6 +59,7 @@ def _create_source(args: List[str]) -> Optional[SourceIterable]:
 
 
 def run() -> None:
+    limit_malloc_arenas()
     args = sys.argv[1:]
     source = _create_source(args)
     if source is None:
