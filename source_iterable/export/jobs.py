@@ -181,9 +181,9 @@ class ExportJobReader:
                     downloaded = self._body(job_id, Path(folder), listed[next_file], downloads.pop(listed[next_file].name))
                     yield from _file_lines(downloaded)
                     next_file += 1
-                # Iterable answers a page of files at a time: a finished job is read to its end
-                # only once a poll lists nothing after its last file.
-                paging = state in TERMINAL_STATES and bool(new_files)
+                # Iterable answers a page of files at a time: a completed job is read to its end
+                # only once a poll lists nothing after its last file (a failed one is read again).
+                paging = state == "completed" and bool(new_files)
                 if paging:
                     continue
                 if state == "completed":
