@@ -5,6 +5,7 @@ tests keep that promise honest.
 """
 
 import csv
+import email.utils
 import io
 import re
 import time
@@ -13,7 +14,10 @@ import orjson
 import pytest
 import requests
 
-from iterable_emulator import EmulatorConfig, EmulatorData, IterableEmulator, ManualClock, emulator_and_connector_config
+from integration_tests.project import emulated_project
+from iterable_emulator import (
+    NO_DELAY, EmulatorConfig, EmulatorData, IndexingDelays, IterableEmulator, ManualClock, emulator_and_connector_config,
+)
 from iterable_emulator.event_types import EVENT_TYPES
 from iterable_emulator.timefmt import parse_query_datetime, query_datetime
 from iterable_emulator.users import UNLISTED_USER_FIELD
@@ -206,25 +210,46 @@ def test_malformed_lines_are_inserted_and_counted(emulator):
     assert bad == len(good) // 7 == emulator.requests_to("export/data.json")[-1].malformed
 
 
-def test_late_indexing_hides_recent_records_and_the_future(emulator):
-    delay_s, now_s = 2 * 86_400, END_S - 10 * 86_400
-    emulator.faults.indexing_delay_max_s = delay_s
-    emulator.faults.clock_offset_s = now_s - time.time()
-    window = (now_s - 4 * 86_400, END_S)
-    before = emulator.faults.now_ms() / 1000
-    served = jsonl(export(emulator, "emailSend", *window).content)
-    after = emulator.faults.now_ms() / 1000
-    late = {"now": before, "indexing_delay_max_s": delay_s}
-    assert all(r in served for r in emulator.data.export_records("emailSend", *window, **late))
-    late["now"] = after
-    assert all(r in emulator.data.export_records("emailSend", *window, **late) for r in served)
-    everything = list(emulator.data.export_records("emailSend", *window))
-    assert all(created_second(r) <= after for r in served), "records in the future are never visible"
-    old = [r for r in everything if created_second(r) + 1 < before - delay_s]
-    assert old and all(r in served for r in old), "records older than the maximum delay are all visible"
-    hidden = [r for r in everything if r not in served and created_second(r) <= before]
+def test_late_indexing_stamps_each_record_and_shows_it_from_then_on():
+    with emulated_project(records_per_type={"emailSend": 20_000}) as (emulator, _):
+        now_s = END_S - 10 * 86_400
+        emulator.faults.clock_offset_s = now_s - time.time()
+        window = (now_s - 4 * 86_400, END_S)
+        before = emulator.faults.now_ms() / 1000
+        served = jsonl(export(emulator, "emailSend", *window).content)
+        after = emulator.faults.now_ms() / 1000
+        indexed = list(emulator.data.indexed_records("emailSend", *window))
+
+    def stamp(record):
+        internal = record.get("itblInternal") or {}
+        return parse_query_datetime((internal.get("documentCreatedAt") or record["itblInternal.documentCreatedAt"])[:19])
+
+    shown = {r["messageId"] for r, _, _, visible_ms in indexed if visible_ms <= before * 1000}
+    maybe = {r["messageId"] for r, _, _, visible_ms in indexed if visible_ms <= after * 1000}
+    assert shown <= {r["messageId"] for r in served} <= maybe, "a record shows once indexed and visible, not before"
+    assert all(created_second(r) <= stamp(r) <= after for r in served), "every record is stamped with when it was indexed"
+    assert all(visible_ms - indexed_ms <= 60_000 for _, _, indexed_ms, visible_ms in indexed), "shown within a minute"
+    delays = [(indexed_ms - created_ms) / 1000 for _, created_ms, indexed_ms, _ in indexed]
+    assert 0.85 < sum(d <= 300 for d in delays) / len(delays) < 0.95 and max(delays) > 7_200, "a heavy tail by default"
+    hidden = [r for r, _, _, visible_ms in indexed if visible_ms > after * 1000 and created_second(r) < before]
     assert hidden and max(created_second(r) for r in served) > min(created_second(r) for r in hidden), \
         "late indexing makes records visible out of order"
+    nested = [r for r in served if "itblInternal" in r]
+    assert nested and len(nested) < len(served), "stamps come nested and, in some records, as Iterable's dotted keys"
+    assert all(r["itblInternal"]["documentUpdatedAt"] == r["itblInternal"]["documentCreatedAt"] for r in nested)
+
+
+def test_the_date_header_tells_the_servers_clock(emulator):
+    emulator.faults.clock_offset_s = END_S - time.time()
+    response = get(emulator, "channels")
+    assert abs(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() - END_S) < 5
+
+
+def test_without_stamps_or_delays_records_carry_no_stamp_or_show_at_once():
+    project = EmulatorConfig(indexing_stamps=False, indexing_delays=IndexingDelays(NO_DELAY))
+    data = EmulatorData(project)
+    assert not any("itblInternal" in r or "itblInternal.documentCreatedAt" in r for r in data.all_export_records("emailOpen"))
+    assert all(indexed == created // 1000 * 1000 for _, created, indexed, _ in data.indexed_records("emailOpen", START_S, END_S))
 
 
 def test_list_users_is_plain_text_with_blank_lines_and_failures(emulator):
@@ -385,7 +410,6 @@ def test_a_job_runs_then_completes_with_exactly_the_export_records_split_into_fi
 
 
 def test_a_job_sees_only_records_indexed_when_it_first_runs(emulator):
-    emulator.faults.indexing_delay_max_s = 2 * 86_400
     clock = manual_clock(emulator, END_S - 10 * 86_400)
     job_id = job_id_of(emulator, "emailOpen", start_s=END_S - 20 * 86_400)
     clock.advance(60)

@@ -8,7 +8,7 @@ import pytest
 from integration_tests.connector import catalog_for
 from integration_tests.expected import as_multiset, assert_exactly_once, export_records, overflow_key
 from integration_tests.project import END, START
-from iterable_emulator import EmulatorConfig, emulator_and_connector_config
+from iterable_emulator import EmulatorConfig, IndexingDelays, emulator_and_connector_config
 
 STREAMS = ["email_send", "email_open", "users", "sms_bounce"]
 MIDDLE = "2024-01-20T07:30:00Z"
@@ -42,11 +42,13 @@ def test_a_third_sync_with_nothing_new_costs_one_request_per_stream(emulator, co
 @pytest.mark.parametrize("lookback_minutes, loses_records", [(5, False), (0, True)], ids=["lookback 5 min", "no lookback"])
 def test_late_indexed_events_are_read_by_the_next_sync_thanks_to_the_lookback(lookback_minutes, loses_records, connector):
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    near_now = EmulatorConfig(start=now - timedelta(minutes=40), end=now + timedelta(minutes=20), records_per_type=720)
-    # No end_date: each sync reads up to now minus the lookback.
-    with emulator_and_connector_config(near_now, lookback_window=lookback_minutes) as (emulator, config):
-        # Records become visible up to 3 minutes after their createdAt, not in order.
-        emulator.faults.indexing_delay_max_s = 180
+    # Records become visible up to 3 minutes after their createdAt, not in order.
+    up_to_3_minutes = IndexingDelays(((1.0, 180.0),), visibility_lag_max_s=0)
+    near_now = EmulatorConfig(start=now - timedelta(minutes=40), end=now + timedelta(minutes=20), records_per_type=720,
+                              indexing_delays=up_to_3_minutes)
+    # No end_date: each sync reads up to now minus the lookback; no re-reading of late events (see
+    # test_late_events.py), so that the lookback alone is tested.
+    with emulator_and_connector_config(near_now, lookback_window=lookback_minutes, late_event_horizon=0) as (emulator, config):
         start = config["start_date"]
         catalog = catalog_for(connector.streams(config), ["email_send"])
 

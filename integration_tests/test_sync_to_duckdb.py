@@ -65,7 +65,8 @@ def column(db: DuckDB, table: str, expression: str) -> List:
 def state_end_s(db: DuckDB, stream: str) -> int:
     """Epoch second up to which the export stream was read: its cursor state in `_airbyte_state`."""
     (state_json,) = db.execute("SELECT state_json FROM main._airbyte_state WHERE stream_name = ?", [stream]).fetchone()
-    (cursor,) = json.loads(state_json)["stream"]["stream_state"].values()
+    stream_state = json.loads(state_json)["stream"]["stream_state"]
+    (cursor,) = (value for key, value in stream_state.items() if key != "late_events")
     return int(datetime.strptime(cursor, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
 
 

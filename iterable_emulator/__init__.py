@@ -12,9 +12,11 @@ from .config import EmulatorConfig
 from .connector_config import emulator_and_connector_config
 from .data import EmulatorData
 from .faults import Faults, RateLimit
+from .indexing import HEAVY_TAIL, NO_DELAY, IndexingDelays
 from .jobs import ExportJob, ExportJobs, ManualClock
 from .requestlog import RequestRecord
 from .server import IterableEmulator
 
-__all__ = ["EmulatorConfig", "EmulatorData", "ExportJob", "ExportJobs", "Faults", "IterableEmulator", "ManualClock",
-           "RateLimit", "RequestRecord", "emulator_and_connector_config"]
+__all__ = ["HEAVY_TAIL", "NO_DELAY", "EmulatorConfig", "EmulatorData", "ExportJob", "ExportJobs", "Faults",
+           "IndexingDelays", "IterableEmulator", "ManualClock", "RateLimit", "RequestRecord",
+           "emulator_and_connector_config"]

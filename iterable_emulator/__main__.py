@@ -12,6 +12,7 @@ import argparse
 import threading
 
 from .config import EmulatorConfig
+from .indexing import NO_DELAY, IndexingDelays
 from .server import IterableEmulator
 
 
@@ -34,7 +35,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rate-limits", action="store_true", help="enforce Iterable's rate limits")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="multiplies rate-limit windows and export job durations")
-    parser.add_argument("--indexing-delay-max-s", type=float, default=0.0, help="late indexing of export records")
+    parser.add_argument("--no-late-indexing", action="store_true",
+                        help="index every export record at its createdAt (default: 2%% up to a day late)")
     return parser.parse_args()
 
 
@@ -43,12 +45,11 @@ def main() -> None:
     config = EmulatorConfig(
         seed=args.seed, start=args.start, end=args.end, records_per_type=args.records_per_type, users=args.users,
         lists=args.lists, listed_users=args.listed_users, campaigns=args.campaigns, max_page_size=args.max_page_size,
-        api_key=args.api_key,
+        api_key=args.api_key, indexing_delays=IndexingDelays(NO_DELAY) if args.no_late_indexing else IndexingDelays(),
     )
     with IterableEmulator(config, host=args.host, port=args.port) as emulator:
         emulator.faults.rate_limits_enabled = args.rate_limits
         emulator.faults.time_scale = args.time_scale
-        emulator.faults.indexing_delay_max_s = args.indexing_delay_max_s
         print(f"base_url={emulator.base_url}", flush=True)
         print(f"api_key={emulator.api_key}", flush=True)
         try:

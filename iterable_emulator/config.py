@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .event_types import canonical_type
+from .indexing import IndexingDelays
 from .timefmt import to_epoch_s
 
 
@@ -42,6 +43,12 @@ class EmulatorConfig:
         user_fields_of_every_type: users also carry a ``nested`` field (``devices``) and a
             ``geo_location`` one (``lastKnownLocation``), so that ``users/getFields`` lists every
             Iterable field type.
+        indexing_delays: how late Iterable indexes each export record after its cursor (see
+            ``indexing.py``); by default with a heavy tail, 2% of records up to a day late. A record
+            is stamped with its indexing time and shows in exports from then on, up to a minute later.
+        indexing_stamps: export records carry ``itblInternal.documentCreatedAt`` and
+            ``documentUpdatedAt`` (users: ``itblInternal.documentUpdatedAt``); ``False`` serves them
+            without any indexing stamp, as a data type that lacks them would be (the delays still apply).
         experiment_metrics_header: ``"readable"`` (``Campaign Id,Experiment Id,...``, Iterable's
             human-readable headers, as ``campaigns/metrics`` has them) or ``"camelCase"``
             (``campaignId,experimentId,...``, the names Matatika's tap derives from them itself).
@@ -64,6 +71,8 @@ class EmulatorConfig:
     unlisted_user_field_every: int | None = None
     user_fields_of_every_type: bool = True
     experiment_metrics_header: str = "readable"
+    indexing_delays: IndexingDelays = IndexingDelays()
+    indexing_stamps: bool = True
     start_ms: int = field(init=False, repr=False)
     end_ms: int = field(init=False, repr=False)
 

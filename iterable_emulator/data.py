@@ -49,34 +49,33 @@ class EmulatorData:
 
     # Export streams.
 
-    def export_blocks(self, data_type: str, start_s: int, end_s: int, now_ms: int | None = None,
-                      indexing_delay_max_ms: int = 0) -> Iterator[list[str]]:
+    def export_blocks(self, data_type: str, start_s: int, end_s: int, now_ms: int | None = None) -> Iterator[list[str]]:
         """Serialized lines (without newline) of a ``[start_s, end_s)`` window, one list per shuffle block.
 
-        With ``now_ms`` set, a record is left out until ``cursor + indexing delay <= now_ms``, which
-        also hides every record in the future; the delay of each record is fixed in
-        ``[0, indexing_delay_max_ms]``, so records become visible out of order.
+        With ``now_ms`` set, a record is left out until the export shows it (its indexing time plus
+        a visibility lag, see ``indexing.py``), which also hides every record in the future; records
+        become visible out of order.
         """
         stream = self._stream(data_type)
-        for order in self.export_orders(data_type, start_s, end_s, now_ms, indexing_delay_max_ms):
+        for order in self.export_orders(data_type, start_s, end_s, now_ms):
             yield stream.lines(order)
 
     def export_orders(self, data_type: str, start_s: int, end_s: int, now_ms: int | None = None,
-                      indexing_delay_max_ms: int = 0, from_block: int = 0) -> Iterator[list[int]]:
+                      from_block: int = 0) -> Iterator[list[int]]:
         """The record indexes behind ``export_blocks``, block by block in served order; each holds
         indexes of one shuffle block only (``index // SHUFFLE_BLOCK``), those before ``from_block``
         are skipped."""
         stream = self._stream(data_type)
         indexes = range(stream.count)
         lo, hi = bisect_left(indexes, start_s, key=stream.second), bisect_left(indexes, end_s, key=stream.second)
-        filtered = now_ms is not None and now_ms < end_s * 1000 + indexing_delay_max_ms
+        delays = self.config.indexing_delays
+        filtered = now_ms is not None and now_ms < end_s * 1000 + delays.max_delay_ms + delays.max_lag_ms + 1000
         salt_ = salt(self.config.seed, f"blocks.{stream.etype.name}")
         for block in range(max(lo // SHUFFLE_BLOCK, from_block), (hi - 1) // SHUFFLE_BLOCK + 1 if hi > lo else 0):
             base = block * SHUFFLE_BLOCK
             order = [base + k for k in pick(self._permutations, mix64(salt_ ^ block)) if lo <= base + k < hi]
             if filtered:
-                order = [i for i in order
-                         if stream.cursor_ms(i)[0] + stream.indexing_delay_ms(i, indexing_delay_max_ms) <= now_ms]
+                order = [i for i in order if stream.visible_from_ms(i) <= now_ms]
             if order:
                 yield order
 
@@ -84,19 +83,29 @@ class EmulatorData:
         """Serialized records (without newline) of ``data_type`` at these indexes, in that order."""
         return self._stream(data_type).lines(indexes)
 
-    def export_records(self, data_type: str, start, end, *, now=None,
-                       indexing_delay_max_s: float = 0.0) -> Iterator[dict]:
+    def export_records(self, data_type: str, start, end, *, now=None) -> Iterator[dict]:
         """Records ``GET export/data.json`` serves for ``[start, end)``, in served order.
 
         ``start``/``end`` take a ``datetime``, an ISO string, an Iterable query date or epoch seconds,
         at whole seconds. Without ``now`` nothing is hidden; pass the server's clock (a ``datetime``
-        or epoch seconds, e.g. ``emulator.faults.now_ms() / 1000``) and ``indexing_delay_max_s`` to
-        reproduce late indexing.
+        or epoch seconds, e.g. ``emulator.faults.now_ms() / 1000``) to see what late indexing hides.
         """
         now_ms = None if now is None else to_epoch_ms(now)
-        delay_ms = int(indexing_delay_max_s * 1000)
-        for block in self.export_blocks(data_type, to_epoch_s(start), to_epoch_s(end), now_ms, delay_ms):
+        for block in self.export_blocks(data_type, to_epoch_s(start), to_epoch_s(end), now_ms):
             yield from map(orjson.loads, block)
+
+    def indexed_records(self, data_type: str, start, end) -> Iterator[tuple[dict, int, int, int]]:
+        """``(record, cursor_ms, indexed_ms, visible_from_ms)`` of every record in ``[start, end)``,
+        in record order: each record with its cursor, when Iterable indexed it and when exports
+        first show it (epoch ms)."""
+        stream = self._stream(data_type)
+        indexes = range(stream.count)
+        lo = bisect_left(indexes, to_epoch_s(start), key=stream.second)
+        hi = bisect_left(indexes, to_epoch_s(end), key=stream.second)
+        for first in range(lo, hi, SHUFFLE_BLOCK):
+            block = list(range(first, min(hi, first + SHUFFLE_BLOCK)))
+            for i, line in zip(block, stream.lines(block)):
+                yield orjson.loads(line), stream.cursor_ms(i)[0], stream.indexed_ms(i), stream.visible_from_ms(i)
 
     def all_export_records(self, data_type: str) -> Iterator[dict]:
         """Every record of ``data_type``, as served by one window spanning the whole data range."""

@@ -1,4 +1,4 @@
-"""Switchable misbehaviour: rate limits, injected errors, dropped and slow bodies, bad lines, late data,
+"""Switchable misbehaviour: rate limits, injected errors, dropped and slow bodies, bad lines, the clock,
 and the knobs and faults of asynchronous export jobs.
 
 Everything is off by default. Tests flip the fields of ``emulator.faults`` at runtime from their own
@@ -139,9 +139,9 @@ class Faults:
             then sent one chunk each.
         malformed_line_every: after every K-th record of an export body insert one non-JSON line,
             so a body of n records carries ``n // K`` of them (also logged per request).
-        indexing_delay_max_s: each export record becomes visible only ``delay`` seconds after its
-            cursor, ``delay`` fixed per record in ``[0, max]``; records in the future never show.
-        clock_offset_s: added to the wall clock for that visibility check.
+        clock_offset_s: added to the wall clock: the server's clock, by which exports show a record
+            only once it is indexed (``EmulatorConfig.indexing_delays``), and which its ``Date``
+            header tells.
 
     Asynchronous export jobs (``export/start``; see ``jobs.py``). Durations are in Iterable's
     seconds and multiplied by ``time_scale``; a job takes the values in force when it is started.
@@ -186,7 +186,6 @@ class Faults:
     delay_before_headers_s: float = 0.0
     delay_per_line_s: float = 0.0
     malformed_line_every: int | None = None
-    indexing_delay_max_s: float = 0.0
     clock_offset_s: float = 0.0
     job_max_running: int = 4
     job_queue_delay_s: float = 2.0

@@ -1,6 +1,7 @@
 """HTTP handling: authentication, injected faults, Iterable's endpoints under ``/api/``, and the
 pre-signed export file URLs under ``/files/``."""
 
+import email.utils
 import itertools
 import math
 import re
@@ -55,6 +56,12 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
         """Silence per-request stderr logging; the request log records everything."""
+
+    def date_time_string(self, timestamp=None):
+        """The ``Date`` header: the server's clock (``Faults.clock_offset_s`` included), which also
+        decides what late indexing hides."""
+        return email.utils.formatdate(self.server.emulator.faults.now_s() if timestamp is None else timestamp,
+                                      usegmt=True)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         self._handle("GET")
@@ -188,6 +195,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+        self.entry.bytes += len(body)
 
     def _json(self, status: int, payload, headers: dict | None = None) -> None:
         self._send(status, orjson.dumps(payload), "application/json", headers)
@@ -219,6 +227,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self._flush(pending)
                 data = line.encode()
                 self.wfile.write(b"%x\r\n" % (len(data) + 1) + data[: len(data) // 2])
+                self.entry.bytes += len(data) // 2
                 return self._cut()
             if delay:
                 self._flush(pending)
@@ -249,6 +258,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+        self.entry.bytes += len(data)
 
     def _paged(self, key: str, total_key: str, items: list[dict]) -> None:
         """Iterable's paging: ``page`` from 1, ``pageSize`` default 20 capped at ``max_page_size``."""
@@ -330,8 +340,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise BadParams("startDateTime and endDateTime are required (the emulator does not support range)")
         start, end = self._date_param("startDateTime"), self._date_param("endDateTime")
         faults = emulator.faults
-        delay_ms = int(faults.indexing_delay_max_s * 1000)
-        blocks = emulator.data.export_blocks(data_type, start, end, faults.now_ms(), delay_ms)
+        blocks = emulator.data.export_blocks(data_type, start, end, faults.now_ms())
         self._stream(JSONL, blocks, faults.take_export_cut(data_type), faults.malformed_line_every)
 
     def _user_events(self):
@@ -451,11 +460,13 @@ class ApiHandler(BaseHTTPRequestHandler):
         if cut_after is None:
             for chunk in emulator.jobs.file_chunks(job, file):  # generated as sent: memory stays flat
                 self.wfile.write(chunk)
+                self.entry.bytes += len(chunk)
             self.entry.records = file.records
             return None
         body = emulator.jobs.file_body(job, file)
         sent = _cut_offset(body, cut_after)
         self.wfile.write(body[:sent])
+        self.entry.bytes += sent
         self.entry.records = body.count(b"\n", 0, sent)
         return self._cut()
 

@@ -119,7 +119,6 @@ class ExportJob:
             ``("enqueued", created)``, times on the jobs' clock (epoch s).
         files: the files produced so far, in name order; ``truncated``: it hit ``job_max_bytes``.
         snapshot_ms: the server clock (epoch ms) at which it read its records (first ``running``).
-        indexing_delay_max_s: the late-indexing delay in force when it was started.
         fail_after_files, restart_after_files: injected faults (``None``: none).
         queue_delay_s, seconds_per_file, cancel_delay_s, file_max_bytes, max_bytes: the settings it
             took at start (durations already multiplied by ``time_scale``).
@@ -135,7 +134,6 @@ class ExportJob:
     cancel_delay_s: float
     file_max_bytes: int
     max_bytes: int | None
-    indexing_delay_max_s: float
     fail_after_files: int | None = None
     restart_after_files: int | None = None
     state: str = "enqueued"
@@ -215,7 +213,7 @@ class ExportJobs:
             job = ExportJob(
                 next(self._ids), data_type, start_s, end_s, now, faults.job_queue_delay_s * scale,
                 faults.job_seconds_per_file * scale, faults.job_cancel_delay_s * scale, faults.job_file_max_bytes,
-                faults.job_max_bytes, faults.indexing_delay_max_s,
+                faults.job_max_bytes,
                 fail_after_files=faults.take_job_failure(data_type), restart_after_files=faults.take_job_restart(),
             )
             self._enqueue(job, now)
@@ -301,8 +299,7 @@ class ExportJobs:
         job = self._known(job_id)
         if job.snapshot_ms is None:
             return []
-        return list(self._data.export_records(job.data_type, job.start_s, job.end_s, now=job.snapshot_ms / 1000,
-                                              indexing_delay_max_s=job.indexing_delay_max_s))
+        return list(self._data.export_records(job.data_type, job.start_s, job.end_s, now=job.snapshot_ms / 1000))
 
     def _known(self, job_id: int) -> ExportJob:
         job = self.get(job_id)
@@ -332,8 +329,7 @@ class ExportJobs:
 
     def _orders(self, job: ExportJob, from_block: int = 0) -> Iterator[list[int]]:
         """The job's record stream (``EmulatorData.export_orders`` at its snapshot)."""
-        return self._data.export_orders(job.data_type, job.start_s, job.end_s, job.snapshot_ms,
-                                        int(job.indexing_delay_max_s * 1000), from_block)
+        return self._data.export_orders(job.data_type, job.start_s, job.end_s, job.snapshot_ms, from_block=from_block)
 
     # Pre-signed file URLs.
 

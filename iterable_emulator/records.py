@@ -131,14 +131,17 @@ class RecordContext:
         return RecordShape(etype, fields, self._heads.get(etype.medium, []))
 
     def line(self, shape: RecordShape, h: int, ms: int, fractional: bool, hm: int, message_id: str | None,
-             user: int | None = None, lead: str = "", internal: dict | None = None) -> str:
+             user: int | None = None, lead: str = "", internal: dict | None = None,
+             indexed_ms: int | None = None) -> str:
         """One serialized record of ``shape.etype`` at ``ms`` with content hash ``h``.
 
         ``hm`` and ``message_id`` are the hash and id of the message the event belongs to (its own
         for sends, the send it reacts to otherwise, ``None`` for events outside messages), which fix
         user, campaign and messageId; ``user`` forces the user instead (userEvents). ``lead`` is raw
-        JSON put first (userEvents' ``_type``); ``internal`` replaces the ``itblInternal`` object
-        that one record in sixteen carries.
+        JSON put first (userEvents' ``_type``); ``internal`` is the record's ``itblInternal`` object
+        as given, else ``indexed_ms`` (if not ``None``) stamps it as indexed then: a nested
+        ``itblInternal`` object, or in one record of eight the dotted keys Iterable's user exports
+        use (whether event exports nest them is not documented, so both forms are served).
         """
         # TimestampFormatter.event, inlined: a call per record costs a tenth of export speed.
         day, rest = divmod(ms, 86_400_000)
@@ -152,9 +155,12 @@ class RecordContext:
         fields = shape.fields(shape.etype, h, hm, user, created)
         if internal is not None:
             fields += ',"itblInternal":' + _json(internal)
-        elif (h >> 8) & 0xF == 0:
-            indexed = self.fmt.event(ms - ms % 1000 + (h >> 40) % 400 * 1000)
-            fields += f',"itblInternal":{{"documentCreatedAt":"{indexed}","documentUpdatedAt":"{indexed}"}}'
+        elif indexed_ms is not None:
+            stamp = self.fmt.event(indexed_ms)
+            if (h >> 8) & 7 == 0:
+                fields += f',"itblInternal.documentCreatedAt":"{stamp}","itblInternal.documentUpdatedAt":"{stamp}"'
+            else:
+                fields += f',"itblInternal":{{"documentCreatedAt":"{stamp}","documentUpdatedAt":"{stamp}"}}'
         if message_id is None:
             return f'{{{lead}"createdAt":"{created}",{self._user_fields(user)}{fields}}}'
         heads = shape.heads
@@ -315,6 +321,7 @@ class ExportStream:
         self._hash = context.index_hash
         self._key = self._hash.key(etype.name)
         self._delay_key = self._hash.key(f"{etype.name}.indexing")
+        self._delays, self._stamps = config.indexing_delays, config.indexing_stamps
         self._start, self._span = config.start_ms, config.span_ms
         self._jitter = max(1, config.span_ms // max(1, self.count))
         self._twins = etype.kind in TWIN_KINDS
@@ -344,9 +351,13 @@ class ExportStream:
         fractional = (hb & 0xFFFF) < self._fraction
         return (ms if fractional else ms - ms % 1000), fractional
 
-    def indexing_delay_ms(self, i: int, max_ms: int) -> int:
-        """Deterministic lag in ``[0, max_ms]`` before record ``i`` shows up in exports."""
-        return self._hash.word(i, self._delay_key) % (max_ms + 1)
+    def indexed_ms(self, i: int) -> int:
+        """When Iterable indexed record ``i`` (epoch ms, whole seconds): its ``documentCreatedAt``."""
+        return (self.cursor_ms(i)[0] + self._delays.delay_ms(self._hash.word(i, self._delay_key))) // 1000 * 1000
+
+    def visible_from_ms(self, i: int) -> int:
+        """From when exports show record ``i``: its indexing time plus a lag of up to a minute."""
+        return self.indexed_ms(i) + self._delays.lag_ms(self._hash.word(i, self._delay_key))
 
     def lines(self, indexes: list[int]) -> list[str]:
         """Serialized records (without newline) for these indexes, in the given order.
@@ -354,12 +365,15 @@ class ExportStream:
         The loop inlines ``IndexHash.word`` and ``cursor_ms``: this is the export hot path.
         """
         if self.etype.kind == "user":
-            users, fmt = self._context.users, self._context.fmt
-            return [_json(users.profile(i, self.cursor_ms(i)[0], fmt)) for i in indexes]
+            users, fmt, stamps = self._context.users, self._context.fmt, self._stamps
+            return [_json(users.profile(i, self.cursor_ms(i)[0], fmt, self.indexed_ms(i) if stamps else None))
+                    for i in indexes]
         line, shape, key, fraction, twins = self._context.line, self._shape, self._key, self._fraction, self._twins
         low, high, hex_low, hex_high = self._hash.low, self._hash.high, self._hash.hex_low, self._hash.hex_high
         bound, own_message, send_key, sends = self._bound, self._own_message, self._send_key, self._sends
         start, span, count, jitter = self._start, self._span, self.count, self._jitter
+        delay_key, delay_ms, stamps = self._delay_key, self._delays.delay_ms, self._stamps
+        indexed = None
         out = []
         for i in indexes:
             x = i ^ key
@@ -375,12 +389,15 @@ class ExportStream:
             fractional = (hb & 0xFFFF) < fraction
             if not fractional:
                 ms -= ms % 1000
+            if stamps:
+                xd = i ^ delay_key
+                indexed = (ms + delay_ms(low[xd & 0xFFFF] ^ high[(xd >> 16) ^ (xd & 0xFFFF)])) // 1000 * 1000
             if bound:
                 y = min(sends - 1, b * sends // count) ^ send_key
                 out.append(line(shape, h, ms, fractional, low[y & 0xFFFF] ^ high[(y >> 16) ^ (y & 0xFFFF)],
-                                hex_low[y & 0xFFFF] + hex_high[(y >> 16) ^ (y & 0xFFFF)]))
+                                hex_low[y & 0xFFFF] + hex_high[(y >> 16) ^ (y & 0xFFFF)], indexed_ms=indexed))
             elif own_message:
-                out.append(line(shape, h, ms, fractional, h, hex_low[lo] + hex_high[hi]))
+                out.append(line(shape, h, ms, fractional, h, hex_low[lo] + hex_high[hi], indexed_ms=indexed))
             else:
-                out.append(line(shape, h, ms, fractional, h, None))
+                out.append(line(shape, h, ms, fractional, h, None, indexed_ms=indexed))
         return out

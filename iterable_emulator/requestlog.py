@@ -23,6 +23,7 @@ class RequestRecord:
             while the request is in flight).
         cut: whether the body was cut mid-way on purpose, or the client went away.
         records: records (lines) sent in a streamed body; ``malformed``: non-JSON lines inserted.
+        bytes: body bytes sent (chunk framing excluded).
     """
 
     method: str
@@ -36,6 +37,7 @@ class RequestRecord:
     malformed: int = 0
     body: object = None
     api_key_sent: bool = False
+    bytes: int = 0
 
     @property
     def endpoint(self) -> str:

@@ -27,6 +27,7 @@ STANDARD_USER_FIELDS = {
     "profileUpdatedAt": "date", "emailListIds": "long", "unsubscribedChannelIds": "long",
     "unsubscribedMessageTypeIds": "long", "phoneNumber": "string",
     "itblInternal": "object", "itblInternal.emailDomain": "string",
+    "itblInternal.documentCreatedAt": "date", "itblInternal.documentUpdatedAt": "date",
 }
 CUSTOM_USER_FIELDS = {
     "firstName": "string", "lastName": "string", "loyaltyPoints": "long", "lifetimeValue": "double",
@@ -127,8 +128,10 @@ class Users:
         fields = STANDARD_USER_FIELDS | CUSTOM_USER_FIELDS
         return fields | EVERY_TYPE_USER_FIELDS if self._every_type else fields
 
-    def profile(self, i: int, updated_ms: int, fmt: TimestampFormatter) -> dict:
-        """The ``user`` export record of user ``i`` last updated at ``updated_ms``.
+    def profile(self, i: int, updated_ms: int, fmt: TimestampFormatter, indexed_ms: int | None = None) -> dict:
+        """The ``user`` export record of user ``i`` last updated at ``updated_ms`` and, unless
+        ``indexed_ms`` is ``None``, indexed then (``itblInternal.documentUpdatedAt``; the profile's
+        ``documentCreatedAt`` is its signup).
 
         As in real exports, custom fields sit at the top level and nested objects are flattened
         into dotted keys (``itblInternal.emailDomain``, ``shoppingPreferences.vip.since``), except
@@ -147,6 +150,9 @@ class Users:
         record["unsubscribedChannelIds"] = [pick(self._channel_ids, h >> 33)] if h & 8 else []
         record["unsubscribedMessageTypeIds"] = [pick(self._message_type_ids, h >> 37)] if h & 16 else []
         record["itblInternal.emailDomain"] = email.split("@")[1]
+        if indexed_ms is not None:
+            record["itblInternal.documentCreatedAt"] = record["signupDate"]
+            record["itblInternal.documentUpdatedAt"] = fmt.event(indexed_ms)
         record["firstName"], record["lastName"] = self.names(i)
         record["loyaltyPoints"] = (h >> 41) % 5000
         record["lifetimeValue"] = round((h >> 13) % 100_000 / 100, 2)

@@ -50,3 +50,8 @@ def records_of(output: EntrypointOutput) -> List[Dict[str, Any]]:
 
 def final_state(output: EntrypointOutput) -> Dict[str, Any]:
     return output.most_recent_state.stream_state.__dict__
+
+
+def cursor_of(state: Mapping[str, Any]) -> Dict[str, Any]:
+    """A stream state without the late-event ledger beside its cursor (`late_events`)."""
+    return {key: value for key, value in state.items() if key != "late_events"}

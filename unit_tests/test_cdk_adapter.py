@@ -11,6 +11,7 @@ import pytest
 from airbyte_cdk.models import AirbyteStreamStatus, TraceType, Type
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor
+from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_iterable import SourceIterable
 from source_iterable.export import cdk_adapter
@@ -51,3 +52,20 @@ def test_running_is_the_stream_status_trace_the_cdk_emits():
     assert message.type == Type.TRACE and message.trace.type == TraceType.STREAM_STATUS
     assert message.trace.stream_status.status == AirbyteStreamStatus.RUNNING
     assert message.trace.stream_status.stream_descriptor.name == "email_send"
+
+
+def test_keys_beside_the_cursor_value_are_emitted_with_it_and_read_back_from_the_incoming_state():
+    config = dict(CONFIG)
+    incoming = StateBuilder().with_stream_state("email_send", {"createdAt": "2024-01-31 00:00:00", "late_events": {"v": 1}}).build()
+    streams = {stream.name: stream for stream in SourceIterable(config=config, state=incoming).streams(config)}
+    cursor = streams["email_send"].cursor
+
+    assert cdk_adapter.keeps_state(cursor)
+    assert cdk_adapter.stored_state(cursor, "late_events") == {"v": 1}, "the incoming state's own keys reach the engine"
+    cdk_adapter.checkpoint(cursor, "email_send", "createdAt", datetime(2024, 1, 31), datetime(2024, 2, 4), {"late_events": {"v": 2}})
+    assert cursor.state == {"createdAt": "2024-02-04 00:00:00", "late_events": {"v": 2}}
+
+    cdk_adapter.checkpoint(cursor, "email_send", "createdAt", datetime(2024, 1, 20), datetime(2024, 1, 25), {"late_events": {"v": 3}})
+    assert cursor.state == {"createdAt": "2024-02-04 00:00:00", "late_events": {"v": 3}}, (
+        "a re-read window below the cursor updates the ledger and leaves the cursor where it is"
+    )

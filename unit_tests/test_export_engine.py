@@ -11,7 +11,7 @@ from airbyte_cdk.models import SyncMode
 
 import source_iterable.export.emitted_keys as emitted_keys
 import source_iterable.export.sync_export as sync_export
-from unit_tests.harness import final_state, make_config, records_of, read_stream
+from unit_tests.harness import cursor_of, final_state, make_config, records_of, read_stream
 from unit_tests.export_mocks import EXPORT_URL, Body, FakeClock, data_type_of, event, in_window, jsonl, parse, serve_export, window_of
 
 BACKFILL = make_config(start_date="2024-01-01T00:00:00Z", end_date="2024-03-01T00:00:00Z")
@@ -117,17 +117,33 @@ def test_state_is_the_end_of_each_complete_window_even_without_records(requests_
     output = read_stream("sms_bounce", BACKFILL, SyncMode.incremental)
 
     assert records_of(output) == []
-    assert states(output)[0] == {"createdAt": "2024-01-31 00:00:00"}, "checkpoint after the first window"
-    assert final_state(output) == {"createdAt": "2024-03-01 00:00:00"}, "an empty stream advances"
+    assert cursor_of(states(output)[0]) == {"createdAt": "2024-01-31 00:00:00"}, "checkpoint after the first window"
+    assert cursor_of(final_state(output)) == {"createdAt": "2024-03-01 00:00:00"}, "an empty stream advances"
 
 
 def test_next_sync_of_an_empty_stream_costs_one_request(requests_mock):
     requests = serve_export(requests_mock, lambda request: Body(b""))
-    config = make_config(start_date="2024-01-01T00:00:00Z", end_date="2024-03-02T00:00:00Z")
+    config = make_config(start_date="2024-01-01T00:00:00Z", end_date="2024-03-02T00:00:00Z", late_event_horizon=0)
 
     read_stream("sms_bounce", config, SyncMode.incremental, state={"createdAt": "2024-03-01 00:00:00"})
 
     assert [window_of(r) for r in requests] == [("2024-03-01 00:00:00", "2024-03-02 00:00:00")]
+
+
+def test_a_state_without_a_ledger_re_reads_the_horizon_before_its_cursor_in_the_same_request(requests_mock):
+    late = event("2024-02-29 12:00:00 +00:00", messageId="late", itblInternal={"documentCreatedAt": "2024-03-01 02:00:00 +00:00"})
+    early = event("2024-02-29 12:00:01 +00:00", messageId="early", itblInternal={"documentCreatedAt": "2024-02-29 12:00:30 +00:00"})
+    requests = serve_export(requests_mock, lambda request: Body(jsonl(in_window([late, early], request))))
+    config = make_config(start_date="2024-01-01T00:00:00Z", end_date="2024-03-02T00:00:00Z")
+
+    output = read_stream("email_send", config, SyncMode.incremental, state={"createdAt": "2024-03-01 00:00:00"})
+
+    (request,) = requests
+    assert window_of(request) == ("2024-02-29 00:02:01", "2024-03-02 00:00:00"), (
+        "the state of an earlier version counts as read a lookback after its cursor: the horizon before it is re-read"
+    )
+    assert [r["messageId"] for r in records_of(output)] == ["late"], "what that read returned is not emitted again"
+    assert "late_events" in final_state(output)
 
 
 def test_a_failed_window_keeps_the_state_of_the_last_complete_one(requests_mock):
@@ -141,7 +157,7 @@ def test_a_failed_window_keeps_the_state_of_the_last_complete_one(requests_mock)
 
     output = read_stream("email_send", BACKFILL, SyncMode.incremental, expect_failure=True)
 
-    assert final_state(output) == {"createdAt": "2024-01-31 00:00:00"}
+    assert cursor_of(final_state(output)) == {"createdAt": "2024-01-31 00:00:00"}
 
 
 def test_window_end_is_now_minus_the_lookback_window(requests_mock):
@@ -198,7 +214,7 @@ def test_upstream_connector_state_loads(requests_mock):
 
     for upstream_value in ["2024-01-30T23:59:58+00:00", "2024-01-30 23:59:58 +00:00", "2024-01-30 23:59:58.123000 +00:00"]:
         del requests[:]
-        read_stream("email_send", BACKFILL, SyncMode.incremental, state={"createdAt": upstream_value})
+        read_stream("email_send", {**BACKFILL, "late_event_horizon": 0}, SyncMode.incremental, state={"createdAt": upstream_value})
         assert window_of(requests[0])[0] == "2024-01-30 23:59:58", upstream_value
 
 

@@ -6,7 +6,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_iterable import SourceIterable
-from unit_tests.harness import API, final_state, make_config, records_of, read_stream
+from unit_tests.harness import API, cursor_of, final_state, make_config, records_of, read_stream
 from unit_tests.export_mocks import Body, in_window, jsonl, serve_export, window_of
 
 
@@ -24,13 +24,14 @@ def test_users_are_read_by_profile_updated_at_with_custom_fields_kept(requests_m
         {"email": "jane@example.com", "profileUpdatedAt": "2024-01-05T10:00:00+00:00", "userKey": "jane@example.com", "dataFields": {"firstName": "Jane"}},
         {"userId": "u-2", "profileUpdatedAt": "2024-01-06T10:00:00+00:00", "signupDate": "2023-01-01T00:00:00+00:00", "userKey": "userId:u-2"},
     ]
-    assert final_state(output) == {"profileUpdatedAt": "2024-02-01 00:00:00"}
+    assert cursor_of(final_state(output)) == {"profileUpdatedAt": "2024-02-01 00:00:00"}
 
 
 def test_upstream_users_state_loads(requests_mock):
     requests = serve_export(requests_mock, lambda request: Body(b""))
 
-    read_stream("users", make_config(end_date="2024-02-01T00:00:00Z"), SyncMode.incremental, state={"profileUpdatedAt": "2024-01-20T08:00:00+00:00"})
+    config = make_config(end_date="2024-02-01T00:00:00Z", late_event_horizon=0)
+    read_stream("users", config, SyncMode.incremental, state={"profileUpdatedAt": "2024-01-20T08:00:00+00:00"})
 
     assert window_of(requests[0])[0] == "2024-01-20 08:00:00"
 

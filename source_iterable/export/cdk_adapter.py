@@ -8,7 +8,7 @@ airbyte-cdk 7.39 (the range pinned in pyproject.toml).
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping, Optional
 
 from airbyte_cdk.models import AirbyteMessage, AirbyteStreamStatus, StreamDescriptor
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
@@ -29,14 +29,39 @@ def streaming(requester: Requester) -> Requester:
     return requester
 
 
-def checkpoint(cursor: Any, stream: str, cursor_field: str, low: datetime, high: datetime) -> None:
-    """Moves the stream's state to `high` through its `ConcurrentCursor`, which emits the STATE.
+def keeps_state(cursor: Any) -> bool:
+    """Whether the stream is read incrementally: its cursor is a `ConcurrentCursor` with a
+    sequential state (a full refresh gets a `FinalStateCursor`, which keeps none)."""
+    return isinstance(getattr(cursor, "_concurrent_state", None), dict)
+
+
+def stored_state(cursor: Any, key: str) -> Optional[Any]:
+    """What the stream's incoming state holds under `key` beside its cursor value.
+
+    A `ConcurrentCursor` built from a sequential state (`{"createdAt": ...}`) keeps that state
+    under `legacy` and writes it back, cursor value updated, into every STATE it emits: keys of
+    its own ride along.
+    """
+    if not keeps_state(cursor):
+        return None
+    return cursor._concurrent_state.get("legacy", {}).get(key)
+
+
+def checkpoint(
+    cursor: Any, stream: str, cursor_field: str, low: datetime, high: datetime, extra: Optional[Mapping[str, Any]] = None
+) -> None:
+    """Moves the stream's state to `high` through its `ConcurrentCursor`, which emits the STATE,
+    with the keys of `extra` beside the cursor value (see `stored_state`).
 
     The window is closed as a partition of its own whose newest cursor value is its end, so the
-    state is the end of the last complete window, also when the window held no record. The CDK
-    has no public call for "this range is done"; `observe` and `close_partition` are the ones its
-    partition reader makes, and `close_partition` reads nothing but `to_slice()` of a partition.
+    state is the end of the last complete window, also when the window held no record; a window
+    below the state's value leaves it where it is. The CDK has no public call for "this range is
+    done"; `observe` and `close_partition` are the ones its partition reader makes, and
+    `close_partition` reads nothing but `to_slice()` of a partition. Each value of `extra` must be
+    a new object: a STATE message queued earlier holds the values it was emitted with.
     """
+    if extra and keeps_state(cursor):
+        cursor._concurrent_state.setdefault("legacy", {}).update(extra)
     window = StreamSlice(
         partition={},
         cursor_slice={

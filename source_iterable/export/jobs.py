@@ -15,13 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import requests
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
 
 from source_iterable.export.lines import CHUNK_BYTES
+from source_iterable.export.server_clock import read_started_at
 
 logger = logging.getLogger("airbyte")
 
@@ -131,10 +132,14 @@ class ExportJobReader:
     def request(self, data_type: str, start: str, end: str) -> "ExportJobRequest":
         return ExportJobRequest(self, data_type, start, end)
 
-    def lines(self, data_type: str, start: str, end: str) -> Iterator[bytes]:
+    def lines(
+        self, data_type: str, start: str, end: str, started: Callable[[int], None] = lambda read_at: None
+    ) -> Iterator[bytes]:
+        """The lines of the job's files; `started` hears when Iterable accepted the job."""
         if not self.live_jobs.accepting():
             raise JobFailed("the sync is ending; no new export job is started")
-        job_id = self._start(data_type, start, end)
+        job_id, read_at = self._start(data_type, start, end)
+        started(read_at)
         self.live_jobs.add(job_id, lambda: self._cancel(job_id))
         finished = False
         try:
@@ -145,7 +150,7 @@ class ExportJobReader:
             if not finished:
                 self._cancel(job_id)
 
-    def _start(self, data_type: str, start: str, end: str) -> int:
+    def _start(self, data_type: str, start: str, end: str) -> Tuple[int, int]:
         response = self.start_requester.send_request(
             request_body_json={
                 "dataTypeName": data_type,
@@ -156,7 +161,7 @@ class ExportJobReader:
         )
         job_id = int(response.json()["jobId"])
         logger.info(f"{self.stream}: started Iterable export job {job_id} for {data_type} [{start}, {end}).")
-        return job_id
+        return job_id, read_started_at(response)
 
     def _files_lines(self, job_id: int) -> Iterator[bytes]:
         listed: List[JobFile] = []
@@ -268,13 +273,18 @@ def _unsigned(error: BaseException) -> str:
 
 
 class ExportJobRequest:
-    """One window read by one export job: `lines()`, then `seconds`, its whole duration."""
+    """One window read by one export job: `lines()`, then `seconds`, its whole duration; `read_at`
+    is when Iterable accepted the job, by its clock (the job reads what is indexed when it runs)."""
 
     def __init__(self, reader: ExportJobReader, data_type: str, start: str, end: str) -> None:
         self._reader, self._data_type, self._start, self._end = reader, data_type, start, end
         self.seconds = 0.0
+        self.read_at = int(time.time())
 
     def lines(self) -> Iterator[bytes]:
         started = monotonic()
-        yield from self._reader.lines(self._data_type, self._start, self._end)
+        yield from self._reader.lines(self._data_type, self._start, self._end, self._started)
         self.seconds = monotonic() - started
+
+    def _started(self, read_at: int) -> None:
+        self.read_at = read_at

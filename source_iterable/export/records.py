@@ -42,16 +42,20 @@ class RecordShaper:
         self._key_field = key_field
         self._identity_fields = tuple(identity_fields)
 
-    def shape(self, record: Dict[str, Any], cursor_field: str = "", cursor_value: Optional[str] = None) -> Dict[str, Any]:
+    def shape(
+        self, record: Dict[str, Any], cursor_field: str = "", cursor_value: Optional[str] = None, key: Optional[str] = None
+    ) -> Dict[str, Any]:
         """The record to emit (`record` itself, updated, where it can be); `cursor_value` is the
-        cursor already in RFC 3339, if known."""
-        key = self._key(record) if self._key_field else None  # of the record as Iterable sent it
+        cursor already in RFC 3339, if known; `key` its primary key, if already computed (`key`)."""
+        if self._key_field and key is None:
+            key = self.key(record)  # of the record as Iterable sent it
         shaped = self._contract.conform(record, cursor_field, cursor_value)
         if self._key_field:
             shaped[self._key_field] = key
         return shaped
 
-    def _key(self, record: Mapping[str, Any]) -> str:
+    def key(self, record: Mapping[str, Any]) -> str:
+        """The primary key of the record as Iterable sent it."""
         for position, name in enumerate(self._identity_fields):
             value = record.get(name)
             if value:

@@ -2,7 +2,7 @@
 
 import http.client
 from datetime import datetime
-from typing import Optional, Sequence, Set
+from typing import Iterable, List, Optional, Sequence, Set
 
 import requests
 import urllib3
@@ -31,6 +31,8 @@ class DropRecovery:
 
     A retry covers a smaller window starting at the same instant, so what the failed attempt
     emitted is skipped (keyed by the raw line) until the read has passed the failed window's end.
+    The ledger keys the failed attempts gathered (`LateRecords.keys`) go with the complete windows
+    up to that end: the lines they stand for are skipped there, yet were returned.
 
     Attributes:
         max_drops: drops tolerated in a row; one more fails the stream.
@@ -41,6 +43,7 @@ class DropRecovery:
         self.drops = 0
         self._emitted: Optional[Set[int]] = None
         self._emitted_until: Optional[datetime] = None
+        self._ledger_keys: List[str] = []
 
     @property
     def already_emitted(self) -> Optional[Set[int]]:
@@ -51,12 +54,17 @@ class DropRecovery:
     def exhausted(self) -> bool:
         return self.drops > self.max_drops
 
-    def after_drop(self, window: Window, emitted: Sequence[int]) -> None:
+    def after_drop(self, window: Window, emitted: Sequence[int], ledger_keys: Iterable[str] = ()) -> None:
         self.drops += 1
         self._emitted = (self._emitted or set()) | set(emitted)
         self._emitted_until = max(self._emitted_until or window.high, window.high)
+        self._ledger_keys.extend(ledger_keys)
 
-    def after_success(self, window: Window) -> None:
+    def after_success(self, window: Window) -> List[str]:
+        """The window read whole; returns the ledger keys of failed attempts to record with it
+        (with every window up to the failed one's end: a key is not tied to a createdAt)."""
         self.drops = 0
+        carried = self._ledger_keys
         if self._emitted_until is not None and window.high >= self._emitted_until:
-            self._emitted, self._emitted_until = None, None
+            self._emitted, self._emitted_until, self._ledger_keys = None, None, []
+        return carried

@@ -7,7 +7,7 @@ only here is it known how long a request took and whether the body arrived whole
 
 import logging
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, List, Mapping, Optional, Union
 
 from airbyte_cdk.models import FailureType
@@ -19,6 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.export import cdk_adapter
 from source_iterable.export.jobs import ExportJobReader, ExportJobRequest, JobFailed, JobTruncated
+from source_iterable.export.late_events import STATE_KEY, LateEvents, horizon_seconds
 from source_iterable.export.plan import API_DATETIME_FORMAT, ExportPlan, Window
 from source_iterable.export.records import RecordShaper
 from source_iterable.export.recovery import DROPPED, DropRecovery
@@ -76,6 +77,7 @@ class AdaptiveExportWindows(Retriever):
         self.data_type: str = parameters["data_type"]
         self.data_type_aliases: List[str] = list(parameters.get("data_type_aliases", []))
         self.cursor_field: str = parameters.get("cursor_field", "createdAt")
+        self.stamp_field: str = parameters.get("stamp_field", "documentCreatedAt")
         self.export_mode: str = str(self.config.get("export_mode") or "sync")
         self._sync_export = SyncExport(self.requester, self.name)
         self._jobs = self._job_reader()
@@ -99,8 +101,10 @@ class AdaptiveExportWindows(Retriever):
     ) -> Iterable[StreamData]:
         if stream_slice is None:
             return
-        start = datetime.strptime(stream_slice.cursor_slice["start_time"], API_DATETIME_FORMAT)
+        cursor = datetime.strptime(stream_slice.cursor_slice["start_time"], API_DATETIME_FORMAT)
         end = datetime.strptime(stream_slice.cursor_slice["end_time"], API_DATETIME_FORMAT)
+        late = self._late_events(cursor, end)
+        start = _utc(late.read_from) if late is not None else cursor
         plan = ExportPlan(start, end, self.export_mode, self._jobs is not None, self.target_seconds)
         recovery = DropRecovery(self.max_drops)
         shaper = self._shaper(records_schema)
@@ -110,8 +114,11 @@ class AdaptiveExportWindows(Retriever):
         low = start
         while low < end:
             window = plan.window_from(low)
-            read = WindowRead(self.name, window, self.cursor_field, shaper, recovery.already_emitted)
+            late_records = late.window(_epoch(window.low), _epoch(window.high)) if late is not None else None
             source = self._request(data_types[0], window)
+            read = WindowRead(
+                self.name, window, self.cursor_field, shaper, recovery.already_emitted, late_records, lambda: source.read_at
+            )
             try:
                 for message in read.messages(source.lines()):
                     if not announced:
@@ -125,21 +132,46 @@ class AdaptiveExportWindows(Retriever):
                 continue
             except DROPPED as error:
                 records += read.records
-                recovery.after_drop(window, read.emitted_keys)
+                recovery.after_drop(window, read.emitted_keys, late_records.keys if late_records is not None else ())
                 if recovery.exhausted:
                     raise self._too_many_drops(start, end, window, recovery.drops, error) from None
                 self._log_drop(window, read.records, error, plan.after_drop(window), recovery.drops)
                 continue
             finally:
                 read.emitted_keys.close()
-            recovery.after_success(window)
+            carried_keys = recovery.after_success(window)
             plan.after_success(window, source.seconds, read.records)
             records, windows = records + read.records, windows + 1
             self._log_window(read, source.seconds)
-            cdk_adapter.checkpoint(self.cursor, self.name, self.cursor_field, window.low, window.high)
+            extra_state = None
+            if late is not None and late_records is not None:
+                late.completed(late_records, _epoch(window.low), _epoch(window.high), source.read_at, carried_keys)
+                extra_state = late.state()
+            cdk_adapter.checkpoint(self.cursor, self.name, self.cursor_field, window.low, window.high, extra_state)
             low = window.high
         # The CDK's own "Read N records" line counts only records it built itself, so it says 0 here.
         logger.info(f"{self.name}: read {records} records in {windows} window(s) covering {Window(start, end, False)}.")
+        if late is not None:
+            late.log_summary(str(Window(start, min(cursor, end), False)))
+
+    def _late_events(self, cursor: datetime, end: datetime) -> Optional[LateEvents]:
+        """The late-event side of an incremental sync (`None` for a full refresh, or a horizon of 0)."""
+        horizon_s = horizon_seconds(self.config)
+        if horizon_s <= 0 or not cdk_adapter.keeps_state(self.cursor):
+            return None
+        lookback_s = int(self.config.get("lookback_window", 5) or 0) * 60
+        start_date = datetime.strptime(self.config["start_date"], START_DATE_FORMAT)
+        return LateEvents.for_sync(
+            self.name,
+            cdk_adapter.stored_state(self.cursor, STATE_KEY),
+            horizon_s,
+            cursor_s=_epoch(cursor),
+            start_s=_epoch(start_date),
+            end_s=_epoch(end),
+            now_s=_epoch(end) + lookback_s,
+            lookback_s=lookback_s,
+            stamp_field=self.stamp_field,
+        )
 
     def _request(self, data_type: str, window: Window) -> Union[SyncExportRequest, ExportJobRequest]:
         if window.by_job and self._jobs is not None:
@@ -199,6 +231,18 @@ class AdaptiveExportWindows(Retriever):
             internal_message=f"{self.name} {Window(start, end, False)}: last error {error!r}",
             failure_type=FailureType.system_error,
         )
+
+
+START_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _epoch(moment: datetime) -> int:
+    """Epoch seconds of a naive UTC datetime (the engine's windows are naive UTC)."""
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _utc(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, timezone.utc).replace(tzinfo=None)
 
 
 def _failure(error: BaseException) -> str:

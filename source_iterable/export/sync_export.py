@@ -1,5 +1,6 @@
 """One window of Iterable's synchronous export, `GET export/data.json`, as lines."""
 
+import time
 from time import monotonic
 from typing import Iterator
 
@@ -12,6 +13,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_iterable.export.cdk_adapter import streaming
 from source_iterable.export.lines import iter_body_lines
 from source_iterable.export.plan import API_DATETIME_FORMAT, Window
+from source_iterable.export.server_clock import read_started_at
 
 
 class DataTypeUnavailable(Exception):
@@ -35,12 +37,14 @@ class SyncExport:
 
 
 class SyncExportRequest:
-    """One window's request. `lines()` yields the body's lines; afterwards `seconds` says how long
+    """One window's request. `lines()` yields the body's lines; `read_at` is when Iterable began
+    answering (`read_started_at`), once the response arrived; afterwards `seconds` says how long
     the request took from being sent to its last byte (waits for the rate budget excluded)."""
 
     def __init__(self, requester: Requester, stream: str, data_type: str, window: Window) -> None:
         self._requester, self._stream, self._data_type, self._window = requester, stream, data_type, window
         self.seconds = 0.0
+        self.read_at = int(time.time())
 
     def lines(self) -> Iterator[bytes]:
         low, high = self._window.low.strftime(API_DATETIME_FORMAT), self._window.high.strftime(API_DATETIME_FORMAT)
@@ -50,6 +54,7 @@ class SyncExportRequest:
         )
         if response is None:
             return
+        self.read_at = read_started_at(response)
         if not response.ok:
             raise self._refusal(response)
         body_started = monotonic()

@@ -1,12 +1,13 @@
 """The records of one export window, as RECORD messages."""
 
 import time
-from typing import Iterable, Iterator, Optional, Set
+from typing import Callable, Iterable, Iterator, Optional, Set
 
 import orjson
 from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, Type
 
 from source_iterable.export.emitted_keys import EmittedKeys
+from source_iterable.export.late_records import LateRecords
 from source_iterable.export.plan import Window
 from source_iterable.export.records import RecordShaper
 from source_iterable.record_contract import rfc3339_utc
@@ -20,7 +21,9 @@ class WindowRead:
     A line is parsed, kept only if its cursor lies inside the window (Iterable's answer may
     spill over), shaped by the stream's record contract and key, and emitted; lines in
     `skip` (emitted by a failed attempt at this window) are passed over. A line without a
-    readable cursor is emitted and counted.
+    readable cursor is emitted and counted. With `late` (incremental syncs), a record an
+    earlier sync already emitted is passed over too, and the keys the ledger must remember
+    of this read are gathered (`LateRecords`).
 
     Attributes:
         records, malformed, outside_window, without_cursor: what the lines turned out to be.
@@ -28,15 +31,27 @@ class WindowRead:
             (spilled to disk past a million, so a job window keeps memory flat).
     """
 
-    def __init__(self, stream: str, window: Window, cursor_field: str, shaper: RecordShaper, skip: Optional[Set[int]]) -> None:
+    def __init__(
+        self,
+        stream: str,
+        window: Window,
+        cursor_field: str,
+        shaper: RecordShaper,
+        skip: Optional[Set[int]],
+        late: Optional[LateRecords] = None,
+        read_at: Callable[[], int] = lambda: int(time.time()),
+    ) -> None:
         self.stream, self.window, self.cursor_field = stream, window, cursor_field
-        self._shaper, self._skip = shaper, skip
+        self._shaper, self._skip, self.late, self._read_at = shaper, skip, late, read_at
         self.records = self.malformed = self.outside_window = self.without_cursor = 0
         self.emitted_keys = EmittedKeys()
 
     def messages(self, lines: Iterable[bytes]) -> Iterator[AirbyteMessage]:
         low, high = self.window.low.strftime(ISO_SECONDS_FORMAT), self.window.high.strftime(ISO_SECONDS_FORMAT)
         stream, cursor_field, shape, skip, loads = self.stream, self.cursor_field, self._shaper.shape, self._skip, orjson.loads
+        key_of, late = self._shaper.key, self.late
+        reread_until = late.reread_until if late is not None else ""
+        seen_until: Optional[str] = None
         keys, emitted_at = self.emitted_keys, int(time.time() * 1000)
         emitted, in_memory = keys.recent, keys.in_memory
         for line in lines:
@@ -58,6 +73,18 @@ class WindowRead:
             elif not low <= cursor[:19] < high:
                 self.outside_window += 1
                 continue
+            primary_key = None
+            if late is not None:
+                if seen_until is None:
+                    seen_until = late.begin(self._read_at())
+                stamp = late.stamp(record)
+                if stamp is not None and stamp > seen_until:
+                    primary_key = key_of(record)
+                    late.remember(primary_key, cursor)
+                if cursor is not None and cursor < reread_until:
+                    primary_key = primary_key or key_of(record)
+                    if late.emitted_before(cursor, stamp, primary_key):
+                        continue
             emitted.append(line_key)
             self.records += 1
             if len(emitted) >= in_memory:
@@ -65,5 +92,7 @@ class WindowRead:
                 emitted = keys.recent
             yield AirbyteMessage(
                 type=Type.RECORD,
-                record=AirbyteRecordMessage(stream=stream, data=shape(record, cursor_field, cursor), emitted_at=emitted_at),
+                record=AirbyteRecordMessage(
+                    stream=stream, data=shape(record, cursor_field, cursor, primary_key), emitted_at=emitted_at
+                ),
             )
