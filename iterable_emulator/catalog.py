@@ -129,6 +129,8 @@ class Catalog:
             kind = "Triggered" if i % 4 == 3 else "Blast"
             # Campaign 1 is recurring so that later blasts can be its children (``recurringCampaignId``).
             state = "Running" if kind == "Triggered" else "Recurring" if i == 1 else pick(BLAST_STATES, h)
+            if config.sending_campaigns is not None:
+                state = "Running" if i >= config.campaigns - config.sending_campaigns else "Finished"
             created = config.start_ms - 7 * _DAY_MS + (i * config.span_ms) // config.campaigns + h % 60_000
             campaign = {
                 "id": 2220229 + 17 * i, "name": f"{medium} {kind.lower()} campaign {i}", "type": kind,

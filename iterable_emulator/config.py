@@ -43,6 +43,9 @@ class EmulatorConfig:
         user_fields_of_every_type: users also carry a ``nested`` field (``devices``) and a
             ``geo_location`` one (``lastKnownLocation``), so that ``users/getFields`` lists every
             Iterable field type.
+        sending_campaigns: if set, the newest ``sending_campaigns`` campaigns are ``Running`` and
+            every other one ``Finished`` (a large organisation's campaign history, for benchmarks);
+            ``None``: the states of a small project, a quarter of them sending.
         indexing_delays: how late Iterable indexes each export record after its cursor (see
             ``indexing.py``); by default with a heavy tail, 2% of records up to a day late. A record
             is stamped with its indexing time and shows in exports from then on, up to a minute later.
@@ -71,6 +74,7 @@ class EmulatorConfig:
     unlisted_user_field_every: int | None = None
     user_fields_of_every_type: bool = True
     experiment_metrics_header: str = "readable"
+    sending_campaigns: int | None = None
     indexing_delays: IndexingDelays = IndexingDelays()
     indexing_stamps: bool = True
     start_ms: int = field(init=False, repr=False)

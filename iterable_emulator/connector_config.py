@@ -31,7 +31,7 @@ def emulator_and_connector_config(
     (1/60: 60 times faster than Iterable). The config holds the emulator's ``api_key`` and
     ``base_url``, ``start_date``: the start of the project's data, and the
     ``export_requests_per_minute`` that matches the scaled export limit (``BUDGET_SHARE`` of it,
-    e.g. 180 at 1/60). With ``bounded`` it also holds ``end_date``: the end of the project's data,
+    e.g. 180 at 1/60), and ``campaign_metrics_requests_per_minute`` likewise (450 at 1/60). With ``bounded`` it also holds ``end_date``: the end of the project's data,
     so that a read is the same whenever it runs; without it the connector reads up to now, as in
     production (a second sync then reads only what is new). ``overrides`` are further config keys
     (``export_mode="jobs"``, ``api_key="wrong"``, ...) and win over the ones above.
@@ -50,7 +50,8 @@ def emulator_and_connector_config(
     config: dict[str, Any] = {
         "api_key": emulator.api_key,
         "start_date": _config_date(emulator.config.start_ms),
-        "export_requests_per_minute": _export_requests_per_minute(emulator, time_scale),
+        "export_requests_per_minute": _requests_per_minute(emulator, "export", time_scale),
+        "campaign_metrics_requests_per_minute": _requests_per_minute(emulator, "campaignMetrics", time_scale),
     }
     if bounded:
         config["end_date"] = _config_date(emulator.config.end_ms)
@@ -64,8 +65,8 @@ def _config_date(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime(CONFIG_DATE_FORMAT)
 
 
-def _export_requests_per_minute(emulator: IterableEmulator, time_scale: float) -> int:
-    limit = emulator.faults.rate_limits["export"]
+def _requests_per_minute(emulator: IterableEmulator, family: str, time_scale: float) -> int:
+    limit = emulator.faults.rate_limits[family]
     allowed_per_minute = limit.requests * 60 / (limit.window_s * time_scale)
     # The small epsilon keeps float noise (1/60 is not exact) from costing a whole request.
     return max(1, math.floor(allowed_per_minute * BUDGET_SHARE + 1e-9))

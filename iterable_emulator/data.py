@@ -7,6 +7,7 @@ in served order, parsed.
 
 import copy
 import random
+import time
 from bisect import bisect_left
 from collections.abc import Iterator
 
@@ -187,12 +188,13 @@ class EmulatorData:
     def campaigns(self) -> list[dict]:
         return copy.deepcopy(self.catalog.campaigns)
 
-    def campaign_metrics_rows(self, campaign_ids: list[int]) -> list[dict[str, str]]:
-        """Rows of the metrics CSV for these ids, as ``csv.DictReader`` reads them (empty cell = "")."""
-        return self._metrics.rows(campaign_ids)
+    def campaign_metrics_rows(self, campaign_ids: list[int], now=None) -> list[dict[str, str]]:
+        """Rows of the metrics CSV for these ids, as ``csv.DictReader`` reads them (empty cell = ""),
+        at ``now`` (the server's clock: a ``datetime`` or epoch seconds; default the wall clock)."""
+        return self._metrics.rows(campaign_ids, to_epoch_ms(time.time() if now is None else now))
 
-    def campaign_metrics_csv(self, campaign_ids: list[int]) -> str:
-        return self._metrics.csv(campaign_ids)
+    def campaign_metrics_csv(self, campaign_ids: list[int], now=None) -> str:
+        return self._metrics.csv(campaign_ids, to_epoch_ms(time.time() if now is None else now))
 
     def experiments(self) -> list[dict]:
         """Every experiment: ``id``, ``campaignId``, ``templateIds`` (control first) and its details."""

@@ -316,7 +316,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 raise BadParams(f"Invalid campaignId {value!r}") from None
         if not ids:
             raise BadParams("Missing required parameter campaignId")
-        self._send(200, self.server.emulator.data.campaign_metrics_csv(ids).encode(), TEXT)
+        emulator = self.server.emulator
+        self._send(200, emulator.data.campaign_metrics_csv(ids, emulator.faults.now_s()).encode(), TEXT)
 
     def _channels(self):
         self._json(200, {"channels": self.server.emulator.data.channels()})

@@ -78,7 +78,7 @@ def test_each_sync_re_reads_a_tail_of_at_most_the_new_ranges_length():
 def test_about_once_per_horizon_the_read_reaches_back_to_the_oldest_open_created_at():
     ledger = ReadLedger(H)
     ledger.record(T0 - 2 * DAY, T0, T0 + 300, [])
-    oldest = T0 + 300 - VISIBILITY_SLACK_S - H + 1
+    oldest = T0 + 300 - VISIBILITY_SLACK_S - H
     hourly = [reread(ledger, T0 + k * HOUR, T0 + (k + 1) * HOUR, T0 - 3 * DAY, T0 + (k + 1) * HOUR + 300) for k in range(24)]
     deep = [k for k, r in enumerate(hourly) if r.reach == "horizon"]
     assert deep and deep[0] == 22, "the last hourly sync before a record indexed after the read would wait a horizon"
@@ -118,3 +118,15 @@ def test_a_segment_the_ledger_lacks_means_emit():
     late = LateRecords(ReadLedger(H), T0 + HOUR, T0, T0 + 2 * HOUR, "documentCreatedAt")
     assert not late.emitted_before(iso(T0 + 60), iso(T0 + 90)[:19], "x") and late.unknown == 1
     assert Segment(T0, T0 + 1, T0 + 1).oldest_open(H) == T0
+
+
+def test_a_deep_re_read_closes_what_it_covered_so_the_next_sync_only_re_reads_its_tail():
+    ledger = ReadLedger(H)
+    ledger.record(T0 - 2 * DAY, T0, T0 + 301, [])
+    deep = reread(ledger, T0, T0 + HOUR, T0 - 3 * DAY, T0 + HOUR + 300 + H)
+    assert deep.reach == "horizon"
+    ledger.record(deep.low, T0 + HOUR + H, T0 + HOUR + H + 300, [])
+
+    after = reread(ledger, T0 + HOUR + H, T0 + 2 * HOUR + H, T0 - 3 * DAY, T0 + 2 * HOUR + H + 300)
+    assert after.reach == "tail", "everything the deep re-read covered a horizon back is closed"
+    assert all(s.closed(H) for s in ledger.segments if s.high <= deep.low + HOUR), ledger.segments

@@ -77,10 +77,11 @@ class Segment:
         return self.seen_until >= self.high + horizon_s
 
     def oldest_open(self, horizon_s: int) -> Optional[int]:
-        """The earliest `createdAt` in the segment whose late records may still be unread."""
+        """Where the `createdAt` whose late records may still be unread begin in the segment: after
+        `seen_until - horizon`, to the second (a `createdAt` may have milliseconds)."""
         if self.closed(horizon_s):
             return None
-        return max(self.low, self.seen_until - horizon_s + 1)
+        return max(self.low, self.seen_until - horizon_s)
 
     def to_state(self) -> List[Any]:
         return [self.low, self.high, self.read_at, "".join(sorted(self.keys))]
