@@ -680,7 +680,8 @@ def test_emulator_and_connector_config_runs_a_rate_limited_emulator_and_the_conf
         assert config == {
             "api_key": emulator.api_key, "base_url": emulator.base_url, "start_date": "2024-01-01T00:00:00Z",
             "end_date": "2024-02-01T00:00:00Z", "export_requests_per_minute": 180, "lookback_window": 0,
-        }, "3/4 of Iterable's 4 exports per minute, 60 times faster"
+            "campaign_metrics_requests_per_minute": 450,
+        }, "3/4 of Iterable's 4 exports and 10 campaign metrics requests per minute, 60 times faster"
         assert (emulator.faults.rate_limits_enabled, emulator.faults.time_scale) == (True, 1 / 60)
         assert get(emulator, "channels", key=config["api_key"]).status_code == 200
     with pytest.raises(RuntimeError, match="not running"):
