@@ -1,10 +1,11 @@
 """What ships: the Docker image, its locked install, metadata.yaml and the user docs agree.
 
-The Dockerfile installs `requirements.lock` (hash-checked) and then the package into a virtual
-environment; `test_clean_install_as_in_the_image_runs_spec` runs those same pip commands, read
-from the Dockerfile, in a fresh virtual environment, on a copy of exactly what the Dockerfile
-copies into the image. Regenerate the lock after changing the dependencies in pyproject.toml with
-the command in its header (`uv pip compile ...`).
+The Dockerfile installs `requirements.lock` (hash-checked) and then the connector's own
+distribution (connector/pyproject.toml: `source_iterable` only) into a virtual environment;
+`test_clean_install_as_in_the_image_runs_spec` runs those same pip commands, read from the
+Dockerfile, in a fresh virtual environment, on a copy of exactly what the Dockerfile copies into
+the image. Regenerate the lock after changing the dependencies with the command in its header
+(`uv pip compile ...`). The image itself is built and run in integration_tests/test_image.py.
 """
 
 import json
@@ -32,7 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 LOCK = ROOT / "requirements.lock"
 DOCS = ROOT / "docs" / "iterable.md"
-PACKAGE = "airbyte-source-iterable"
+# The development install (pyproject.toml) and the connector's distribution, which the image installs.
+PACKAGE = "source-iterable-dev"
+CONNECTOR_PYPROJECT = ROOT / "connector" / "pyproject.toml"
+CONNECTOR_PACKAGE = "source_iterable"
+# Development tools of this repository, and the main job's dependencies: never in the image.
+NOT_SHIPPED = ["iterable_emulator", "iterable_to_duckdb", "airbyte", "duckdb"]
 # Where the Dockerfile builds the connector's virtual environment.
 IMAGE_VENV = "/airbyte/venv"
 CONFIG = {"api_key": "unused-by-spec-and-discover", "start_date": "2024-01-01T00:00:00Z"}
@@ -40,6 +46,10 @@ CONFIG = {"api_key": "unused-by-spec-and-discover", "start_date": "2024-01-01T00
 
 def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def connector_pyproject() -> dict:
+    return tomllib.loads(CONNECTOR_PYPROJECT.read_text())
 
 
 def metadata() -> dict:
@@ -112,14 +122,34 @@ def test_hadolint_finds_nothing_in_the_dockerfile():
     assert completed.returncode == 0, completed.stderr
 
 
-def test_image_tag_package_version_and_changelog_agree():
+def changelog_versions() -> List[str]:
     changelog = DOCS.read_text().split("## Changelog", 1)[1]
-    top_entry = re.search(r"^\| *(\d+\.\d+\.\d+) *\|", changelog, re.MULTILINE)
+    return re.findall(r"^\| *(\d+\.\d+\.\d+) *\|", changelog, re.MULTILINE)
+
+
+def test_image_tag_package_version_and_changelog_agree():
+    top_entry = changelog_versions()[0] if changelog_versions() else None
     package_version = pyproject()["project"]["version"]
 
     assert metadata()["dockerImageTag"] == package_version, "metadata.yaml's dockerImageTag is the package version"
+    assert connector_pyproject()["project"]["version"] == package_version, "the image's distribution has the package version"
     assert version(PACKAGE) == package_version, "the installed package is stale: reinstall it (pip install -e .)"
-    assert top_entry and top_entry.group(1) == package_version, "the changelog in docs/iterable.md starts with the package version"
+    assert top_entry == package_version, "the changelog in docs/iterable.md starts with the package version"
+
+
+def test_the_connector_distribution_is_the_development_install_less_the_tools():
+    """Two files describe the connector: the image's (connector/pyproject.toml) must install what
+    the development install runs, with its console script, and nothing else."""
+    development, connector = pyproject()["project"], connector_pyproject()["project"]
+    wheel = connector_pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]
+
+    for key in ("version", "requires-python", "dependencies", "license", "classifiers"):
+        assert connector[key] == development[key], f"connector/pyproject.toml's {key} differs from pyproject.toml's"
+    assert connector["scripts"] == {"source-iterable": development["scripts"]["source-iterable"]}
+    assert "optional-dependencies" not in connector, "the connector's distribution has no extras (PyAirbyte, test tools)"
+    assert wheel["force-include"] == {f"../{CONNECTOR_PACKAGE}": CONNECTOR_PACKAGE}, "it ships the connector's package only"
+    assert CONNECTOR_PACKAGE in wheel_packages()
+    assert connector["name"] == metadata()["remoteRegistries"]["pypi"]["packageName"]
 
 
 def test_dockerfile_builds_from_the_metadata_base_image():
@@ -147,17 +177,19 @@ def test_image_installs_the_locked_dependencies_with_their_hashes():
     commands = image_pip_commands()
 
     assert ["install", "--no-cache-dir", "--require-hashes", "--no-deps", "--requirement", LOCK.name] in commands
-    assert ["install", "--no-cache-dir", "--no-deps", "."] in commands
+    assert ["install", "--no-cache-dir", "--no-deps", "./connector"] in commands, "the image installs the connector's distribution"
     assert ["check"] in commands, "the build fails if the lock misses a dependency on the image's Python"
 
 
-def test_image_copies_every_package_of_the_wheel_and_the_build_context_holds_them():
+def test_image_copies_the_connector_only_and_the_build_context_holds_exactly_that():
     """hatchling builds a wheel without complaint when a package is missing, console script and all."""
     copied = [source for sources, _ in image_copies() for source in sources]
     sent = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
 
-    assert set(wheel_packages()) <= set(copied), "the Dockerfile copies every package pyproject.toml ships"
-    assert set(copied) <= set(sent), ".dockerignore sends the Docker engine everything the Dockerfile copies"
+    assert sorted(copied) == sorted([LOCK.name, "connector/pyproject.toml", CONNECTOR_PACKAGE]), (
+        "the image gets the lock, the connector's distribution and its package: not the emulator nor the main job"
+    )
+    assert sorted(sent) == sorted(copied), ".dockerignore sends the Docker engine exactly what the Dockerfile copies"
 
 
 def test_lock_pins_every_dependency_of_pyproject_within_its_range():
@@ -180,6 +212,55 @@ def test_metadata_documentation_url_is_the_spec_documentation_url():
     spec = SourceIterable().spec(logging.getLogger("airbyte"))
 
     assert metadata()["documentationUrl"] == spec.documentationUrl
+
+
+# Airbyte's metadata schema (ConnectorMetadataDefinitionV0): the kinds of external documentation.
+EXTERNAL_DOCUMENTATION_TYPES = {
+    "api_deprecations", "api_reference", "api_release_history", "authentication_guide", "data_model_reference",
+    "developer_community", "migration_guide", "openapi_spec", "other", "permissions_scopes", "rate_limits",
+    "sql_reference", "status_page",
+}  # fmt: skip
+
+
+def test_metadata_links_iterables_own_documentation_of_each_kind_airbyte_asks_for():
+    links = metadata()["externalDocumentationUrls"]
+
+    assert all(set(link) <= {"title", "url", "type", "requiresLogin"} and link["title"] for link in links)
+    assert {link["type"] for link in links} <= EXTERNAL_DOCUMENTATION_TYPES
+    assert {"api_reference", "rate_limits", "authentication_guide", "status_page"} <= {link["type"] for link in links}
+    for link in links:
+        host = re.match(r"^https://([^/]+)", link["url"])
+        assert host and (host.group(1) == "iterable.com" or host.group(1).endswith(".iterable.com")), f"{link['url']} is not Iterable's"
+
+
+def manifest() -> dict:
+    return yaml.safe_load((ROOT / "source_iterable" / "manifest.yaml").read_text())
+
+
+def test_metadata_heartbeat_outlasts_the_longest_wait_of_one_request():
+    """Airbyte fails a sync whose source says nothing for maxSecondsBetweenMessages; the connector
+    logs each retry, so one request's longest wait (the longest backoff, then its timeouts) must fit."""
+    definitions = manifest()["definitions"]
+    requester, backoffs = definitions["requester"], definitions["backoff_strategies"]
+    longest_backoff = max(
+        strategy.get("max_waiting_time_in_seconds", strategy.get("max_seconds", 0)) for strategy in backoffs
+    )
+    longest_request = requester["connect_timeout_in_seconds"] + requester["read_timeout_in_seconds"]
+
+    assert isinstance(metadata()["maxSecondsBetweenMessages"], int)
+    assert metadata()["maxSecondsBetweenMessages"] > longest_backoff + longest_request
+
+
+def test_metadata_releases_declare_breaking_changes_of_released_versions_only():
+    releases = metadata()["releases"]
+    breaking = releases.get("breakingChanges", {})
+
+    assert set(releases) <= {"rolloutConfiguration", "breakingChanges", "migrationDocumentationUrl"}, "Airbyte's ConnectorReleases keys"
+    assert set(releases.get("rolloutConfiguration", {})) <= {"enableProgressiveRollout", "initialPercentage", "maxPercentage", "advanceDelayMinutes"}
+    assert set(breaking) <= set(changelog_versions()), "a breaking change is declared for a version of the changelog"
+    for version, change in breaking.items():
+        assert change.get("message") and re.match(r"^\d{4}-\d{2}-\d{2}$", str(change.get("upgradeDeadline"))), version
+    assert changelog_versions()[-1] not in breaking, "the first release breaks nothing"
 
 
 def documented_streams() -> Dict[str, Dict[str, List[str]]]:
@@ -219,7 +300,8 @@ def test_docs_list_every_discovered_stream_with_its_keys_cursor_and_sync_modes()
 
 def test_clean_install_as_in_the_image_runs_spec(tmp_path):
     """Slow (about a minute): a fresh venv, the Dockerfile's pip commands in a directory holding what
-    the Dockerfile copies, then `source-iterable spec`; every package of the wheel was installed."""
+    the Dockerfile copies, then `source-iterable spec`; the connector is installed, and neither the
+    repository's tools nor the main job's dependencies are."""
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     # A current pip (as in the image's Python 3.13) handles the lock about twice as fast as 3.11's.
     venv.create(tmp_path / "venv", with_pip=True, upgrade_deps=True)
@@ -230,11 +312,13 @@ def test_clean_install_as_in_the_image_runs_spec(tmp_path):
     for arguments in image_pip_commands():
         completed = subprocess.run([pip, *arguments], cwd=workdir, env=environment, capture_output=True, text=True, timeout=900)
         assert completed.returncode == 0, f"pip {' '.join(arguments)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    finder = f"import importlib.util, json; print(json.dumps({{m: importlib.util.find_spec(m) is not None for m in {[CONNECTOR_PACKAGE, *NOT_SHIPPED]!r}}}))"
     imports = subprocess.run(
-        [str(tmp_path / "venv" / "bin" / "python"), "-c", "; ".join(f"import {package}" for package in wheel_packages())],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert imports.returncode == 0, f"a package of the wheel is missing from the install:\n{imports.stderr[-3000:]}"
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", finder], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    importable = json.loads(imports.stdout)
+    assert importable.pop(CONNECTOR_PACKAGE), f"the connector is missing from the install:\n{imports.stderr[-3000:]}"
+    assert not any(importable.values()), f"the image's install holds more than the connector: {importable}"
     spec = subprocess.run(
         [str(tmp_path / "venv" / "bin" / "source-iterable"), "spec"],
         cwd=tmp_path,
@@ -248,28 +332,3 @@ def test_clean_install_as_in_the_image_runs_spec(tmp_path):
     specs = [message["spec"] for message in messages if message["type"] == "SPEC"]
     assert spec.returncode == 0, spec.stderr
     assert len(specs) == 1 and "api_key" in specs[0]["connectionSpecification"]["properties"]
-
-
-def docker_engine_runs() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
-@pytest.mark.image_tests
-def test_image_builds_and_runs_spec():
-    if not docker_engine_runs():
-        pytest.skip("no Docker engine runs here (`docker info` failed)")
-    tag = f"{metadata()['dockerRepository']}:packaging-test"
-
-    subprocess.run(["docker", "build", "--tag", tag, str(ROOT)], check=True, timeout=1800)
-    try:
-        spec = subprocess.run(["docker", "run", "--rm", tag, "spec"], capture_output=True, text=True, timeout=300)
-    finally:
-        subprocess.run(["docker", "image", "rm", tag], capture_output=True, timeout=120)
-
-    messages = [json.loads(line) for line in spec.stdout.splitlines() if line.startswith("{")]
-    assert [message["type"] for message in messages].count("SPEC") == 1, spec.stdout[-3000:]
