@@ -60,7 +60,7 @@ DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # Built images kept besides the newest, for test runs of other work trees on the same machine.
 KEEP_IMAGES = 3
 PODMAN_SETUP_HINT = "install them with `apt-get install -y podman runc debootstrap` (as root)"
-PODMAN_MISSING = f"podman is not installed: {PODMAN_SETUP_HINT}; .ci/run installs them"
+PODMAN_MISSING = "podman is not installed: `apt-get install -y podman runc debootstrap` as root (.ci/run does)"
 
 
 def cache_dir() -> Path:
