@@ -57,7 +57,7 @@ STANDIN_REPOSITORY = "localhost/source-iterable-standin-base"
 BUILDER_REPOSITORY = "localhost/source-iterable-builder"
 BUILDER_STAGE = "builder"  # the Dockerfile's first stage
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
-# Built images kept besides the newest, for test runs of other work trees on the same machine.
+# Builds kept, the newest included: test runs of other work trees on this machine may use them.
 KEEP_IMAGES = 3
 PODMAN_SETUP_HINT = "install them with `apt-get install -y podman runc debootstrap` (as root)"
 PODMAN_MISSING = "podman is not installed: `apt-get install -y podman runc debootstrap` as root (.ci/run does)"
@@ -282,7 +282,10 @@ def _checked(command: List[str], timeout: float) -> None:
 
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+        # Replaced whole: another process's podman may be reading it.
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        staged.write_text(text)
+        staged.replace(path)
 
 
 def _log(message: str) -> None:

@@ -155,7 +155,7 @@ def test_the_connector_runs_as_the_non_root_airbyte_user(image):
     completed = run_in_image(image, ["-c", whoami], entrypoint="/airbyte/venv/bin/python")
 
     uid, name = completed.stdout.split()
-    assert (int(uid) != 0, name) == (True, "airbyte"), completed.stderr
+    assert name == "airbyte" and int(uid) != 0, completed.stderr
 
 
 def test_the_image_holds_the_connector_and_nothing_of_the_development_install(image):
